@@ -1,0 +1,3 @@
+"""The JSON API's URLs (`/v1/...`, `/oauth/token`); the API itself is assembled in console.api."""
+
+urlpatterns = []

@@ -1,0 +1,180 @@
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, models
+from django.utils import timezone
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=64, unique=True)
+    # The release every device falls back to (rule 4); set through firmware services only.
+    default_firmware = models.ForeignKey(
+        "firmware.Firmware", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMINISTRATOR = "administrator", "Administrator"
+    DEVELOPER = "developer", "Developer"
+    SUPPORT = "support", "Support"
+    VIEWER = "viewer", "View-only"
+
+
+WRITE_ROLES = {Role.OWNER, Role.ADMINISTRATOR, Role.DEVELOPER}
+TEAM_ROLES = {Role.OWNER, Role.ADMINISTRATOR}
+
+
+class MembershipQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(user=user) if user.is_authenticated else self.none()
+
+
+class Membership(models.Model):
+    """A user's role in a product, optionally restricted to some of its groups."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    restricted_groups = models.ManyToManyField("groups.Group", blank=True, related_name="restricted_memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "product"], name="membership_one_per_user_product"),
+            models.UniqueConstraint(
+                fields=["product"], condition=models.Q(role="owner"), name="membership_one_owner_per_product"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} of {self.product}"
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in WRITE_ROLES
+
+    @property
+    def can_manage_team(self) -> bool:
+        return self.role in TEAM_ROLES
+
+    def restricted_group_ids(self) -> list[int] | None:
+        """The ids of the groups this member is limited to, or None when unrestricted.
+
+        Cached on the instance: every list and count of a request asks it.
+        """
+        if not hasattr(self, "_restricted_group_ids"):
+            ids = list(self.restricted_groups.values_list("id", flat=True))
+            self._restricted_group_ids = ids or None
+        return self._restricted_group_ids
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+DEFAULT_TOKEN_SECONDS = 90 * 24 * 3600
+MAX_TOKEN_SECONDS = 365 * 24 * 3600
+
+
+class AccessTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+    def authenticate(self, raw: str):
+        """The live token for a raw bearer string, with its user, or None."""
+        if not raw:
+            return None
+        return self.active().select_related("user").filter(key_hash=_token_hash(raw), user__is_active=True).first()
+
+
+class AccessToken(models.Model):
+    """A bearer token for the API. Only hashes are stored; the raw values are shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    refresh_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AccessTokenQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.name or 'token'} of {self.user} (expires {self.expires_at:%Y-%m-%d})"
+
+    @classmethod
+    def issue(cls, *, user, name: str = "", expires_in: int = DEFAULT_TOKEN_SECONDS) -> tuple["AccessToken", str, str]:
+        """Create a token; returns it with the raw access and refresh strings (never stored)."""
+        raw, refresh = secrets.token_hex(20), secrets.token_hex(20)
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            key_hash=_token_hash(raw),
+            refresh_hash=_token_hash(refresh),
+            expires_at=timezone.now() + timedelta(seconds=expires_in),
+        )
+        return token, raw, refresh
+
+    def revoke(self) -> None:
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def touching_device(self, device_id: str):
+        """Events whose device list names this device (a GIN-indexed containment on PostgreSQL)."""
+        if connection.vendor == "postgresql":
+            return self.filter(device_ids__contains=[device_id])
+        return self.filter(device_ids__icontains=f'"{device_id}"')
+
+
+class AuditEvent(models.Model):
+    """Append-only record of a change: who did what to which object, with the details."""
+
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    token = models.ForeignKey(AccessToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=32, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    device_ids = models.JSONField(default=list, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["product", "-created_at"], name="audit_product_created")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
+
+    @classmethod
+    def record(cls, *, product, actor, action: str, obj=None, device_ids=(), **details) -> "AuditEvent":
+        """Append an event. `actor` is a user; an API call sets `actor.current_token` to its token."""
+        return cls.objects.create(
+            product=product,
+            actor=actor if getattr(actor, "pk", None) else None,
+            token=getattr(actor, "current_token", None),
+            action=action,
+            object_type=type(obj).__name__.lower() if obj is not None else "",
+            object_repr=str(obj)[:200] if obj is not None else "",
+            device_ids=sorted(device_ids),
+            details=details,
+        )

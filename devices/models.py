@@ -1,0 +1,96 @@
+import hashlib
+import re
+
+from django.db import models
+from django.db.models import Exists, F, OuterRef
+
+from firmware import targeting
+
+DEVICE_ID_RE = re.compile(r"^[0-9a-f]{24}$")
+
+
+def normalize_device_id(value: str) -> str | None:
+    """Lower-case a 24-hex device id; None when it is not one."""
+    value = (value or "").strip().lower()
+    return value if DEVICE_ID_RE.match(value) else None
+
+
+class DeviceQuerySet(models.QuerySet):
+    def visible_to(self, membership):
+        """The devices of the member's product that the member may see."""
+        qs = self.filter(product_id=membership.product_id)
+        restricted = membership.restricted_group_ids()
+        if restricted is not None:
+            qs = qs.in_groups(restricted)
+        return qs
+
+    def in_groups(self, group_ids, *, match_all: bool = False):
+        """Devices in any (or, with match_all, every) of the given groups, by group id."""
+        from groups.models import GroupMembership
+
+        group_ids = list(group_ids)
+        if not group_ids:
+            return self
+        if match_all:
+            qs = self
+            for group_id in group_ids:
+                qs = qs.filter(Exists(GroupMembership.objects.filter(device=OuterRef("pk"), group_id=group_id)))
+            return qs
+        return self.filter(
+            Exists(GroupMembership.objects.filter(device=OuterRef("pk"), group_id__in=group_ids))
+        )
+
+    def with_target(self, scenario: "targeting.Scenario" = targeting.CURRENT, *, prefix: str = "target"):
+        """Annotate `<prefix>_version`, `<prefix>_rule` and `<prefix>_group` (the firmware
+        precedence of DESIGN.md), under the current state or a hypothetical `scenario`."""
+        return self.annotate(**targeting.annotations(scenario, prefix=prefix))
+
+
+class Device(models.Model):
+    product = models.ForeignKey("console.Product", on_delete=models.CASCADE, related_name="devices")
+    device_id = models.CharField("device ID", max_length=24, unique=True)
+    name = models.CharField(max_length=64, blank=True)
+    serial_number = models.CharField(max_length=64, blank=True)
+    notes = models.TextField(max_length=1000, blank=True)
+    platform_id = models.PositiveIntegerField(default=12)
+    online = models.BooleanField(default=False)
+    last_handshake_at = models.DateTimeField(null=True, blank=True)
+    firmware_version = models.PositiveIntegerField(null=True, blank=True)
+    # The locked version (rule 2); null when the device follows its groups and the default.
+    desired_firmware_version = models.PositiveIntegerField(null=True, blank=True)
+    development = models.BooleanField(default=False)
+    secret_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    groups = models.ManyToManyField("groups.Group", through="groups.GroupMembership", related_name="devices")
+
+    objects = DeviceQuerySet.as_manager()
+
+    class Meta:
+        ordering = [F("last_handshake_at").desc(nulls_last=True), F("id").desc()]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(device_id__regex=r"^[0-9a-f]{24}$"), name="device_id_24_hex"),
+        ]
+        # The index for the default order, (product, last_handshake_at DESC NULLS LAST, id DESC),
+        # is created by migration 0003 on PostgreSQL only: SQLite cannot put NULLS LAST in an index.
+        indexes = [
+            models.Index(fields=["product", "name"], name="device_product_name"),
+            models.Index(fields=["product", "firmware_version"], name="device_product_firmware"),
+            models.Index(fields=["product", "serial_number"], name="device_product_serial"),
+            models.Index(
+                fields=["product", "desired_firmware_version"],
+                condition=models.Q(desired_firmware_version__isnull=False),
+                name="device_locked",
+            ),
+            models.Index(fields=["product"], condition=models.Q(development=True), name="device_development"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.device_id
+
+    def set_secret(self, raw: str) -> None:
+        self.secret_hash = hashlib.sha256(raw.encode()).hexdigest()
+
+    def check_secret(self, raw: str) -> bool:
+        return bool(self.secret_hash) and hashlib.sha256(raw.encode()).hexdigest() == self.secret_hash

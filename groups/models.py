@@ -1,0 +1,69 @@
+import re
+
+from django.conf import settings
+from django.db import models
+
+GROUP_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
+GROUP_NAME_HINT = "Lowercase letters, digits, - and _ only, at most 64 characters (e.g. europe-beta)."
+COLOR_RE = re.compile(r"^#[0-9a-f]{6}$")
+# Picked in turn for new groups that come without a color.
+PALETTE = ["#0ea5e9", "#22c55e", "#f59e0b", "#ef4444", "#8b5cf6", "#14b8a6", "#ec4899", "#64748b", "#84cc16", "#f97316"]
+
+
+class GroupQuerySet(models.QuerySet):
+    def visible_to(self, membership):
+        qs = self.filter(product_id=membership.product_id)
+        restricted = membership.restricted_group_ids()
+        if restricted is not None:
+            qs = qs.filter(id__in=restricted)
+        return qs
+
+    def with_device_counts(self):
+        return self.annotate(device_count=models.Count("memberships"))
+
+
+class Group(models.Model):
+    product = models.ForeignKey("console.Product", on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=64, help_text=GROUP_NAME_HINT)
+    description = models.CharField(max_length=255, blank=True)
+    color = models.CharField(max_length=7, default=PALETTE[0])
+    # The one firmware released to this group (rule 3); set through firmware services only.
+    released_firmware = models.ForeignKey(
+        "firmware.Firmware", null=True, blank=True, on_delete=models.PROTECT, related_name="released_groups"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GroupQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "name"], name="group_name_unique_in_product"),
+            models.CheckConstraint(condition=models.Q(name__regex=r"^[a-z0-9_-]{1,64}$"), name="group_name_format"),
+            models.CheckConstraint(condition=models.Q(color__regex=r"^#[0-9a-f]{6}$"), name="group_color_format"),
+        ]
+        indexes = [
+            models.Index(fields=["product"], condition=models.Q(released_firmware__isnull=False), name="group_released"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupMembership(models.Model):
+    """A device tagged into a group: who added it and when."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="memberships")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Also the index for "devices of a group".
+            models.UniqueConstraint(fields=["group", "device"], name="membership_one_per_group_device"),
+        ]
+        indexes = [models.Index(fields=["device", "group"], name="membership_device_group")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} in {self.group}"

@@ -1,0 +1,203 @@
+"""Group and membership changes. Console views, the API and the admin all call these."""
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from console.models import AuditEvent
+from devices.models import Device
+from firmware import targeting
+from groups.models import COLOR_RE, GROUP_NAME_HINT, GROUP_NAME_RE, PALETTE, Group, GroupMembership
+
+
+def _clean_name(name) -> str:
+    name = name if isinstance(name, str) else ""
+    if not GROUP_NAME_RE.match(name):
+        shown = name if len(name) <= 70 else name[:67] + "..."
+        raise ValidationError({"name": [f"“{shown}” is not a valid group name. {GROUP_NAME_HINT}"]})
+    return name
+
+
+def _clean_description(description) -> str:
+    description = description or ""
+    if len(description) > 255:
+        raise ValidationError({"description": [f"Use at most 255 characters (this has {len(description)})."]})
+    return description
+
+
+def _clean_color(color) -> str:
+    color = (color or "").strip().lower()
+    if not COLOR_RE.match(color):
+        raise ValidationError({"color": ["Use a color in the form #rrggbb, for example #22c55e."]})
+    return color
+
+
+def _next_color(product) -> str:
+    return PALETTE[Group.objects.filter(product=product).count() % len(PALETTE)]
+
+
+def _refuse_duplicate(product, name, *, exclude_id=None) -> None:
+    existing = Group.objects.filter(product=product, name=name)
+    if exclude_id:
+        existing = existing.exclude(id=exclude_id)
+    if existing.exists():
+        raise ValidationError({"name": [f"A group named “{name}” already exists in this product."]})
+
+
+@transaction.atomic
+def group_create(*, product, name: str, description: str = "", color: str = "", actor) -> Group:
+    name = _clean_name(name)
+    description = _clean_description(description)
+    color = _clean_color(color) if color else _next_color(product)
+    _refuse_duplicate(product, name)
+    try:
+        with transaction.atomic():
+            group = Group.objects.create(product=product, name=name, description=description, color=color)
+    except IntegrityError:
+        # Lost a race with a concurrent create of the same name.
+        raise ValidationError({"name": [f"A group named “{name}” already exists in this product."]}) from None
+    AuditEvent.record(product=product, actor=actor, action="group.create", obj=group, color=color)
+    return group
+
+
+@transaction.atomic
+def group_edit(*, group: Group, name: str | None = None, description: str | None = None,
+               color: str | None = None, actor) -> Group:
+    changes = {}
+    if name is not None and name != group.name:
+        changes["name"] = _clean_name(name)
+        _refuse_duplicate(group.product, changes["name"], exclude_id=group.id)
+    if description is not None and description != group.description:
+        changes["description"] = _clean_description(description)
+    if color is not None and color.lower() != group.color:
+        changes["color"] = _clean_color(color)
+    if not changes:
+        return group
+    before = {field: getattr(group, field) for field in changes}
+    for field, value in changes.items():
+        setattr(group, field, value)
+    try:
+        with transaction.atomic():
+            group.save(update_fields=list(changes))
+    except IntegrityError:
+        raise ValidationError({"name": [f"A group named “{group.name}” already exists in this product."]}) from None
+    AuditEvent.record(product=group.product, actor=actor, action="group.edit", obj=group, before=before, after=changes)
+    return group
+
+
+def group_delete_impact(group: Group) -> dict:
+    """What deleting the group would do: devices leaving it, devices changing firmware target."""
+    devices = Device.objects.filter(memberships__group=group)
+    scenario = targeting.Scenario(remove_groups=frozenset({group.id}))
+    return {"devices": devices.count(), "impact": targeting.impact(devices, scenario)}
+
+
+@transaction.atomic
+def group_delete(*, group: Group, actor) -> int:
+    """Delete a group; its devices leave it and its release goes with it. Returns devices that left."""
+    locked = Group.objects.select_for_update().filter(pk=group.pk).first()
+    if locked is None:
+        raise ValidationError({"name": [f"The group “{group.name}” no longer exists."]})
+    device_ids = list(
+        Device.objects.filter(memberships__group=group).order_by().values_list("device_id", flat=True)
+    )
+    GroupMembership.objects.filter(group=group).delete()
+    AuditEvent.record(
+        product=group.product, actor=actor, action="group.delete", obj=group, device_ids=device_ids,
+        released_version=group.released_firmware.version if group.released_firmware_id else None,
+    )
+    group.delete()
+    return len(device_ids)
+
+
+@transaction.atomic
+def groups_resolve(*, product, names, actor, create_missing: bool) -> list[Group]:
+    """The product's groups with these names; unknown names are created or refused."""
+    names = list(dict.fromkeys(names))
+    for name in names:
+        _clean_name(name)
+    found = {group.name: group for group in Group.objects.filter(product=product, name__in=names)}
+    missing = [name for name in names if name not in found]
+    if missing and not create_missing:
+        raise ValidationError({"groups": [f"Unknown group: {', '.join(missing)}."]})
+    for name in missing:
+        found[name] = group_create(product=product, name=name, actor=actor)
+    return [found[name] for name in names]
+
+
+def _device_ids_of(pks) -> list[str]:
+    if not pks:
+        return []
+    return list(Device.objects.filter(pk__in=pks).values_list("device_id", flat=True))
+
+
+@transaction.atomic
+def memberships_edit(*, product, devices, add=(), remove=(), actor) -> int:
+    """Add every device of the queryset to the `add` groups and take it out of the `remove` ones.
+
+    Set-based: one INSERT ... SELECT and one DELETE whatever the number of devices; the
+    queryset is evaluated inside the database, so a filter over a million devices never comes
+    through Python. Returns how many devices' groups changed.
+    """
+    add_ids = sorted({group.id for group in add if group.product_id == product.id})
+    remove_ids = sorted({group.id for group in remove if group.product_id == product.id} - set(add_ids))
+    if not add_ids and not remove_ids:
+        return 0
+    # Keep the groups from being deleted underneath us; a concurrent delete makes us fail clearly.
+    present = set(
+        Group.objects.select_for_update().filter(id__in=add_ids + remove_ids).values_list("id", flat=True)
+    )
+    gone = set(add_ids + remove_ids) - present
+    if gone:
+        raise ValidationError({"groups": ["A group was deleted while you edited; reload and try again."]})
+
+    device_sql, device_params = devices.filter(product=product).order_by().values("id").query.sql_with_params()
+    touched = set()
+    with connection.cursor() as cursor:
+        if add_ids:
+            cursor.execute(
+                f"""
+                INSERT INTO groups_groupmembership (group_id, device_id, added_by_id, added_at)
+                SELECT g.id, d.id, %s, %s
+                FROM ({device_sql}) AS d CROSS JOIN groups_group AS g
+                WHERE g.id IN ({", ".join(["%s"] * len(add_ids))})
+                ON CONFLICT (group_id, device_id) DO NOTHING
+                RETURNING device_id
+                """,
+                [getattr(actor, "pk", None), timezone.now(), *device_params, *add_ids],
+            )
+            touched.update(row[0] for row in cursor.fetchall())
+        if remove_ids:
+            cursor.execute(
+                f"""
+                DELETE FROM groups_groupmembership
+                WHERE group_id IN ({", ".join(["%s"] * len(remove_ids))})
+                  AND device_id IN ({device_sql})
+                RETURNING device_id
+                """,
+                [*remove_ids, *device_params],
+            )
+            touched.update(row[0] for row in cursor.fetchall())
+    if touched:
+        AuditEvent.record(
+            product=product,
+            actor=actor,
+            action="device.groups",
+            device_ids=_device_ids_of(touched),
+            added=[group.name for group in add if group.id in add_ids],
+            removed=[group.name for group in remove if group.id in remove_ids],
+        )
+    return len(touched)
+
+
+@transaction.atomic
+def device_groups_set(*, device: Device, groups, actor) -> bool:
+    """Make the device's groups exactly `groups`. Returns whether anything changed."""
+    current = set(GroupMembership.objects.filter(device=device).values_list("group_id", flat=True))
+    wanted = {group.id for group in groups}
+    add = [group for group in groups if group.id not in current]
+    remove = list(Group.objects.filter(id__in=current - wanted))
+    changed = memberships_edit(
+        product=device.product, devices=Device.objects.filter(pk=device.pk), add=add, remove=remove, actor=actor
+    )
+    return bool(changed)
