@@ -177,3 +177,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
 }
+
+# Locally (no collectstatic) WhiteNoise serves straight from the static folders, even with DEBUG off.
+WHITENOISE_USE_FINDERS = not SECURE
+WHITENOISE_AUTOREFRESH = not SECURE

@@ -3,6 +3,13 @@ import pytest
 from tests.factories import make_personas
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Hashing every persona's password with PBKDF2 would dominate the suite's run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def personas(db):
     return make_personas()

@@ -1,0 +1,134 @@
+"""The one device filter, shared by the console's devices view, its bulk actions and the API."""
+
+import django_filters
+from django import forms
+from django.db.models import F, Q
+
+from devices.models import Device
+from groups.models import Group
+
+SORTS = {
+    "last_handshake": (F("last_handshake_at").desc(nulls_last=True), F("id").desc()),
+    "-last_handshake": (F("last_handshake_at").asc(nulls_first=True), F("id").asc()),
+    "name": (F("name").asc(), F("id").asc()),
+    "-name": (F("name").desc(), F("id").desc()),
+    "device_id": (F("device_id").asc(),),
+    "-device_id": (F("device_id").desc(),),
+    "firmware": (F("firmware_version").asc(nulls_first=True), F("id").asc()),
+    "-firmware": (F("firmware_version").desc(nulls_last=True), F("id").desc()),
+}
+SORT_LABELS = {
+    "last_handshake": "Last handshake (newest first)",
+    "-last_handshake": "Last handshake (oldest first)",
+    "name": "Name (A–Z)",
+    "-name": "Name (Z–A)",
+    "device_id": "Device ID (ascending)",
+    "-device_id": "Device ID (descending)",
+    "firmware": "Firmware (lowest first)",
+    "-firmware": "Firmware (highest first)",
+}
+# Parameters that only shape the page, never which devices match.
+NON_FILTER_PARAMS = {"sort", "page", "per_page"}
+
+
+class GroupNamesField(forms.MultipleChoiceField):
+    """Group names, given repeated (`groups=a&groups=b`) or comma-separated (`groups=a,b`)."""
+
+    def to_python(self, value):
+        names = []
+        for item in super().to_python(value):
+            names.extend(part.strip() for part in item.split(",") if part.strip())
+        return list(dict.fromkeys(names))
+
+    def valid_value(self, value):
+        return value in self._names
+
+    def validate(self, value):
+        unknown = [name for name in value if not self.valid_value(name)]
+        if unknown:
+            raise forms.ValidationError(f"Unknown group: {', '.join(unknown)}.", code="unknown_group")
+
+
+class GroupNamesFilter(django_filters.MultipleChoiceFilter):
+    field_class = GroupNamesField
+
+
+BOOLEAN_CHOICES = [("", "Any"), ("true", "Yes"), ("false", "No")]
+
+
+class DeviceFilter(django_filters.FilterSet):
+    """Filters the devices a member may see.
+
+    `DeviceFilter(params, membership=m)`; `.qs` is the filtered, sorted queryset (no targets).
+    Unknown group names make the filter invalid with an error on `groups`.
+    """
+
+    q = django_filters.CharFilter(method="filter_search", label="Search")
+    groups = GroupNamesFilter(method="filter_groups", label="Groups")
+    groups_match = django_filters.ChoiceFilter(
+        method="filter_noop",
+        choices=[("any", "Any of"), ("all", "All of")],
+        empty_label=None,
+        label="Match",
+    )
+    device_id = django_filters.CharFilter(field_name="device_id", lookup_expr="icontains", label="Device ID")
+    name = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name")
+    serial_number = django_filters.CharFilter(field_name="serial_number", lookup_expr="icontains", label="Serial number")
+    firmware_version = django_filters.NumberFilter(field_name="firmware_version", label="Firmware")
+    online = django_filters.BooleanFilter(widget=forms.Select(choices=BOOLEAN_CHOICES), label="Online")
+    development = django_filters.BooleanFilter(widget=forms.Select(choices=BOOLEAN_CHOICES), label="Development")
+    locked = django_filters.BooleanFilter(
+        method="filter_locked", widget=forms.Select(choices=BOOLEAN_CHOICES), label="Locked"
+    )
+    sort = django_filters.ChoiceFilter(
+        method="filter_noop", choices=list(SORT_LABELS.items()), empty_label=None, label="Sort"
+    )
+
+    class Meta:
+        model = Device
+        fields = []
+
+    def __init__(self, data=None, *, membership, **kwargs):
+        self.membership = membership
+        self.visible_groups = {
+            group.name: group
+            for group in Group.objects.visible_to(membership).only("id", "name", "color").order_by("name")
+        }
+        super().__init__(data, queryset=Device.objects.visible_to(membership), **kwargs)
+        groups_field = self.form.fields["groups"]
+        groups_field._names = set(self.visible_groups)
+        groups_field.choices = [(name, name) for name in self.visible_groups]
+
+    def filter_noop(self, queryset, name, value):
+        return queryset
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        match = Q(name__icontains=value) | Q(serial_number__icontains=value)
+        if len(value) <= 24:
+            match |= Q(device_id__startswith=value.lower())
+        return queryset.filter(match)
+
+    def filter_groups(self, queryset, name, value):
+        if not value:
+            return queryset
+        ids = [self.visible_groups[group].id for group in value]
+        match_all = self.form.cleaned_data.get("groups_match") == "all"
+        return queryset.in_groups(ids, match_all=match_all)
+
+    def filter_locked(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(desired_firmware_version__isnull=not value)
+
+    def selected_groups(self) -> list[Group]:
+        names = self.form.cleaned_data.get("groups") or [] if self.is_bound and self.form.is_valid() else []
+        return [self.visible_groups[name] for name in names]
+
+    @property
+    def qs(self):
+        queryset = super().qs
+        sort = (self.form.cleaned_data.get("sort") if self.is_bound and self.form.is_valid() else None) or "last_handshake"
+        return queryset.order_by(*SORTS[sort])

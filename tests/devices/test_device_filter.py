@@ -1,0 +1,55 @@
+import pytest
+from django.http import QueryDict
+
+from console.models import Membership
+from devices.filters import DeviceFilter
+from tests.factories import DeviceFactory, GroupFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def names(devices):
+    return sorted(device.name for device in devices)
+
+
+def test_groups_any_of_and_all_of(personas):
+    product = personas.product
+    a, b, both, none = (DeviceFactory(product=product, name=n) for n in ("a", "b", "both", "none"))
+    GroupFactory(product=product, name="europe", devices=[a, both])
+    GroupFactory(product=product, name="beta", devices=[b, both])
+    member = Membership.objects.get(user=personas.admin)
+
+    any_of = DeviceFilter(QueryDict("groups=europe,beta"), membership=member)
+    all_of = DeviceFilter(QueryDict("groups=europe&groups=beta&groups_match=all"), membership=member)
+
+    assert any_of.is_valid() and all_of.is_valid()
+    assert names(any_of.qs) == ["a", "b", "both"]
+    assert names(all_of.qs) == ["both"]
+
+
+def test_an_unknown_group_makes_the_filter_invalid(personas):
+    member = Membership.objects.get(user=personas.admin)
+    devices = DeviceFilter(QueryDict("groups=nowhere"), membership=member)
+    assert not devices.is_valid()
+    assert "Unknown group: nowhere." in devices.errors["groups"]
+
+
+def test_search_matches_id_prefix_name_and_serial(personas):
+    product = personas.product
+    DeviceFactory(product=product, device_id="abcdef" + "0" * 18, name="x1", serial_number="S-1")
+    DeviceFactory(product=product, name="Truck 7", serial_number="S-2")
+    DeviceFactory(product=product, name="x3", serial_number="ZED-99")
+    member = Membership.objects.get(user=personas.admin)
+    for query, expected in (("ABCDEF", ["x1"]), ("truck", ["Truck 7"]), ("zed", ["x3"])):
+        assert names(DeviceFilter(QueryDict(f"q={query}"), membership=member).qs) == expected
+
+
+def test_a_restricted_member_only_filters_within_their_groups(personas):
+    inside = DeviceFactory(product=personas.product, name="inside")
+    DeviceFactory(product=personas.product, name="outside")
+    GroupFactory(product=personas.product, name="europe", devices=[inside])
+    personas.restricted_group.memberships.create(device=inside)
+    member = Membership.objects.get(user=personas.restricted)
+
+    assert names(DeviceFilter(QueryDict(""), membership=member).qs) == ["inside"]
+    assert not DeviceFilter(QueryDict("groups=europe"), membership=member).is_valid()
