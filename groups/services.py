@@ -131,6 +131,13 @@ def _device_ids_of(pks) -> list[str]:
     return list(Device.objects.filter(pk__in=pks).values_list("device_id", flat=True))
 
 
+def memberships_edit_impact(*, devices, add=(), remove=()) -> targeting.Impact:
+    """What `memberships_edit` with the same arguments would do to firmware targets."""
+    add_ids = frozenset(group.id for group in add)
+    scenario = targeting.Scenario(add_groups=add_ids, remove_groups=frozenset(g.id for g in remove) - add_ids)
+    return targeting.impact(devices, scenario)
+
+
 @transaction.atomic
 def memberships_edit(*, product, devices, add=(), remove=(), actor) -> int:
     """Add every device of the queryset to the `add` groups and take it out of the `remove` ones.
