@@ -38,9 +38,21 @@ class Group(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["product", "name"], name="group_name_unique_in_product"),
-            models.CheckConstraint(condition=models.Q(name__regex=r"^[a-z0-9_-]{1,64}$"), name="group_name_format"),
-            models.CheckConstraint(condition=models.Q(color__regex=r"^#[0-9a-f]{6}$"), name="group_color_format"),
+            models.UniqueConstraint(
+                fields=["product", "name"],
+                name="group_name_unique_in_product",
+                violation_error_message="A group with this name already exists in this product.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(name__regex=r"^[a-z0-9_-]{1,64}$"),
+                name="group_name_format",
+                violation_error_message=GROUP_NAME_HINT,
+            ),
+            models.CheckConstraint(
+                condition=models.Q(color__regex=r"^#[0-9a-f]{6}$"),
+                name="group_color_format",
+                violation_error_message="Use a color in the form #rrggbb, for example #22c55e.",
+            ),
         ]
         indexes = [
             models.Index(fields=["product"], condition=models.Q(released_firmware__isnull=False), name="group_released"),

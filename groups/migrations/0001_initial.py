@@ -48,15 +48,15 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='group',
-            constraint=models.UniqueConstraint(fields=('product', 'name'), name='group_name_unique_in_product'),
+            constraint=models.UniqueConstraint(fields=('product', 'name'), name='group_name_unique_in_product', violation_error_message='A group with this name already exists in this product.'),
         ),
         migrations.AddConstraint(
             model_name='group',
-            constraint=models.CheckConstraint(condition=models.Q(('name__regex', '^[a-z0-9_-]{1,64}$')), name='group_name_format'),
+            constraint=models.CheckConstraint(condition=models.Q(('name__regex', '^[a-z0-9_-]{1,64}$')), name='group_name_format', violation_error_message='Lowercase letters, digits, - and _ only, at most 64 characters (e.g. europe-beta).'),
         ),
         migrations.AddConstraint(
             model_name='group',
-            constraint=models.CheckConstraint(condition=models.Q(('color__regex', '^#[0-9a-f]{6}$')), name='group_color_format'),
+            constraint=models.CheckConstraint(condition=models.Q(('color__regex', '^#[0-9a-f]{6}$')), name='group_color_format', violation_error_message='Use a color in the form #rrggbb, for example #22c55e.'),
         ),
         migrations.AddIndex(
             model_name='groupmembership',

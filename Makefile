@@ -1,0 +1,39 @@
+# Fleet Console. Quick start: `make run` serves the demo, `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test venv clients bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet --editable '.[test]'
+	touch $@
+
+# Particle's own JavaScript client, for the compatibility test (skipped without npm).
+clients:
+	@lock=tests/clients/package-lock.json; stamp=tests/clients/node_modules/.installed; \
+	if [ -f $$lock ] && [ ! $$stamp -nt $$lock ]; then \
+		if command -v npm >/dev/null 2>&1; then \
+			npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error && touch $$stamp; \
+		else echo "npm not found: the particle-api-js compatibility test cannot run"; fi; \
+	fi
+
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Fleet Console on http://127.0.0.1:$(PORT)/ (sign in with a user above)"
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: venv clients
+	$(VENV)/bin/pytest
+
+bench: venv
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) tests/clients/node_modules db.sqlite3 media staticfiles test-artifacts

@@ -1,0 +1,53 @@
+from django.contrib import admin
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from console.admin import ProductScopedAdmin
+from devices.models import Device
+from firmware.models import Firmware, FirmwareUpdate
+
+
+@admin.register(Firmware)
+class FirmwareAdmin(ProductScopedAdmin):
+    list_display = ["version", "title", "product", "size", "uploaded_by", "uploaded_at", "ever_released", "device_count"]
+    list_filter = ["product", "ever_released"]
+    search_fields = ["title", "description"]
+    list_select_related = ["product", "uploaded_by"]
+    readonly_fields = ["product", "version", "binary", "size", "sha256", "intelligent", "ever_released",
+                       "uploaded_by", "uploaded_at"]
+
+    def get_queryset(self, request):
+        running = (
+            Device.objects.filter(product=OuterRef("product"), firmware_version=OuterRef("version"))
+            .order_by()
+            .values("firmware_version")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(device_count=Coalesce(Subquery(running), 0))
+
+    @admin.display(description="devices running it", ordering="device_count")
+    def device_count(self, firmware):
+        return firmware.device_count
+
+    def has_add_permission(self, request):
+        # Uploads go through the console and the API, which validate and store the binary.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FirmwareUpdate)
+class FirmwareUpdateAdmin(ProductScopedAdmin):
+    list_display = ["device", "product", "from_version", "to_version", "status", "created_at", "finished_at"]
+    list_filter = ["status", "product"]
+    search_fields = ["device__device_id"]
+    list_select_related = ["device", "product"]
+    readonly_fields = ["product", "device", "from_version", "to_version", "status", "reason", "created_at", "finished_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
