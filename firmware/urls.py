@@ -5,4 +5,13 @@ from firmware import views
 app_name = "firmware"
 urlpatterns = [
     path("", views.firmware_list, name="list"),
+    path("upload/", views.firmware_upload, name="upload"),
+    path("progress/", views.firmware_progress, name="progress"),
+    path("<int:version>/release/", views.firmware_release, name="release"),
+    path("<int:version>/release/confirm/", views.firmware_release_confirm, name="release_confirm"),
+    path("<int:version>/delete/", views.firmware_delete, name="delete"),
+    path("devices/<str:device_id>/", views.device_firmware, name="device_section"),
+    path("devices/<str:device_id>/lock/", views.device_lock, name="device_lock"),
+    path("devices/<str:device_id>/unlock/", views.device_unlock, name="device_unlock"),
+    path("devices/<str:device_id>/development/", views.device_development, name="device_development"),
 ]
