@@ -103,7 +103,7 @@ def test_add_to_group_previews_the_impact_then_goes_through_the_membership_servi
 
     preview = client.post("/admin/devices/device/", {**chosen, "preview": "Next"})
     assert preview.status_code == 200
-    assert "3 devices will be targeted" in " ".join(preview.content.decode().split())
+    assert "<strong>3</strong> devices will be targeted for an OTA firmware update" in preview.content.decode()
     assert GroupMembership.objects.filter(group=group).count() == 0
 
     response = client.post("/admin/devices/device/", {**chosen, "apply": "Confirm"})
