@@ -1,3 +1,11 @@
 """The JSON API's URLs (`/v1/...`, `/oauth/token`); the API itself is assembled in console.api."""
 
-urlpatterns = []
+from django.urls import path, re_path
+
+from console.api import api, api_not_found
+
+urlpatterns = [
+    path("", api.urls),
+    # Anything else under /v1/ (or /oauth/) answers in the API's error shape, not an HTML page.
+    re_path(r"^(?:v1|oauth)(?:/.*)?$", api_not_found),
+]

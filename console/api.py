@@ -1,0 +1,197 @@
+"""The JSON API of API.md: one NinjaAPI with every app's router, token auth and error shape.
+
+Mounted at the site root (see console.api_urls) because it serves both `/v1/...` and
+`/oauth/token`; the OpenAPI schema is at `/v1/openapi.json` and the docs page at `/v1/docs`.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpResponseNotAllowed, RawPostDataException
+from django.urls import URLPattern
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, Throttled
+from ninja.errors import ValidationError as NinjaValidationError
+
+from console import auth_api
+from console.api_conventions import ApiError, RequestParser, TokenAuth
+from devices import api as devices_api
+from firmware import api as firmware_api
+from groups import api as groups_api
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Fleet Console's API, shaped like Particle's Cloud API for product devices, device groups and
+product firmware. Authenticate with `Authorization: Bearer <token>` (or `access_token` as a
+query parameter, or as a form field); get a token from `POST /oauth/token`.
+Errors always look like `{"ok": false, "error": "...", "error_description": "...", "fields": {...}}`.
+""".strip()
+
+
+class FleetAPI(NinjaAPI):
+    def _get_urls(self):
+        urls = super()._get_urls()
+        for pattern in urls:
+            if isinstance(pattern, URLPattern):
+                pattern.callback = _api_view(pattern.callback, self)
+        return urls
+
+
+def _api_view(view, api):
+    """Answer ninja's plain-text 405s, and paths no query can hold, in the API's error shape."""
+
+    def wrapped(request, *args, **kwargs):
+        if "\x00" in request.path_info:
+            return api.on_exception(request, ApiError(400, "invalid_request", "The path holds a NUL character."))
+        response = view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            allowed = response["Allow"]
+            error = ApiError(405, "method_not_allowed", f"{request.method} is not allowed here; use {allowed}.")
+            response = api.on_exception(request, error)
+            response["Allow"] = allowed
+        return response
+
+    wrapped.csrf_exempt = True
+    return wrapped
+
+
+api = FleetAPI(
+    title="Fleet Console API",
+    version="1",
+    description=DESCRIPTION,
+    openapi_url="/v1/openapi.json",
+    docs_url="/v1/docs",
+    urls_namespace="api",
+    auth=TokenAuth(),
+    parser=RequestParser(),
+)
+
+
+def _respond(request, error: ApiError):
+    response = api.create_response(request, error.body(), status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+@api.exception_handler(ApiError)
+def on_api_error(request, exc: ApiError):
+    return _respond(request, exc)
+
+
+@api.exception_handler(Http404)
+def on_not_found(request, exc):
+    return _respond(
+        request,
+        ApiError(404, "not_found", "Not found: it does not exist, or it belongs to a product you are not a member of."),
+    )
+
+
+@api.exception_handler(PermissionDenied)
+def on_permission_denied(request, exc):
+    message = str(exc) or "Your role in this product cannot do this."
+    return _respond(request, ApiError(403, "forbidden", message))
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request, exc):
+    if getattr(request, "_api_token_presented", False):
+        description = "The access token is invalid, expired or revoked. Get a new one from POST /oauth/token."
+    else:
+        description = "An access token is required: send Authorization: Bearer <token>."
+    return _respond(request, ApiError(401, "invalid_token", description, headers={"WWW-Authenticate": "Bearer"}))
+
+
+@api.exception_handler(Throttled)
+def on_throttled(request, exc):
+    return _respond(request, ApiError(429, "too_many_requests", "Too many requests; slow down and retry later."))
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, ApiError):  # our body parser's own explanation
+        return _respond(request, exc.__cause__)
+    code = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+    return _respond(request, ApiError(exc.status_code, code, str(exc)))
+
+
+def _field_name(loc) -> str:
+    """`("body", "payload", "metadata", "add", 0)` → `metadata.add`; `("query", "page")` → `page`."""
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[2:] if len(parts) > 2 else ["body"]
+    elif parts and parts[0] in ("query", "path", "form", "file", "header"):
+        parts = parts[1:]
+    names = [str(part) for part in parts if not isinstance(part, int)]
+    return ".".join(names) or "body"
+
+
+def _message(error: dict) -> str:
+    if error.get("type") == "extra_forbidden":
+        return "Unknown field."
+    if error.get("type") == "missing":
+        return "This field is required."
+    message = error.get("msg", "Invalid value.")
+    return message.removeprefix("Value error, ")
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request, exc: NinjaValidationError):
+    fields: dict[str, list[str]] = {}
+    for error in exc.errors:
+        fields.setdefault(_field_name(error.get("loc", ())), []).append(_message(error))
+    first = next(iter(fields.items()))
+    description = f"Invalid {first[0]}: {first[1][0]}"
+    if len(fields) > 1:
+        description += f" (and {len(fields) - 1} more field{'s' if len(fields) > 2 else ''})"
+    return _respond(request, ApiError(400, "invalid_request", description, fields))
+
+
+@api.exception_handler(DjangoValidationError)
+def on_service_validation_error(request, exc: DjangoValidationError):
+    """Services raise Django's ValidationError keyed by field; nothing was changed."""
+    if hasattr(exc, "error_dict"):
+        fields = {field: list(messages) for field, messages in exc.message_dict.items()}
+    else:
+        fields = {"body": list(exc.messages)}
+    description = " ".join(message for messages in fields.values() for message in messages)
+    return _respond(request, ApiError(400, "invalid_request", description, fields))
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request, exc):
+    return _respond(request, ApiError(413, "payload_too_large", "The request body is too large."))
+
+
+@api.exception_handler(SuspiciousOperation)
+def on_suspicious(request, exc):
+    return _respond(request, ApiError(400, "invalid_request", "The request could not be read (too many fields?)."))
+
+
+@api.exception_handler(RawPostDataException)
+def on_raw_post(request, exc):
+    return _respond(
+        request, ApiError(400, "invalid_request", "Send this request as JSON or form-encoded, not multipart.")
+    )
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request, exc):
+    logger.exception("Unexpected error in %s %s", request.method, request.path)
+    return _respond(request, ApiError(500, "server_error", "Something went wrong on our side; nothing was changed."))
+
+
+api.add_router("", auth_api.router)
+api.add_router("", groups_api.router, tags=["Device groups"])
+api.add_router("", devices_api.router, tags=["Product devices"])
+api.add_router("", firmware_api.router, tags=["Product firmware"])
+
+
+def api_not_found(request):
+    """Unknown paths under /v1/ answer a JSON 404 in the API's shape."""
+    return on_not_found(request, Http404())
+
+
+api_not_found.csrf_exempt = True

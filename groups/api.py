@@ -1,0 +1,128 @@
+"""`/v1/products/:product/groups`: device groups, through groups.services."""
+
+from django.db.models import Count
+from django.http import Http404
+from ninja import Query, Router, Schema
+from ninja.responses import Status
+from pydantic import Field
+
+from console.api_conventions import ApiError, RequestSchema, error_responses, product_membership, refuse_restricted
+from groups import services
+from groups.models import Group
+
+router = Router()
+PRODUCT = "/v1/products/{product}"
+
+
+class GroupOut(Schema):
+    name: str
+    description: str
+    color: str
+    fw_version: int | None = None
+    device_count: int
+
+
+class GroupEnvelope(Schema):
+    group: GroupOut
+
+
+class GroupList(Schema):
+    groups: list[GroupOut]
+
+
+class GroupListQuery(Schema):
+    name: str | None = Field(None, description="Only groups whose name contains this.")
+
+
+class GroupCreate(RequestSchema):
+    name: str = Field(description="`^[a-z0-9_-]{1,64}$`, unique in the product.")
+    description: str | None = Field(None, max_length=255)
+    color: str | None = Field(None, description="`#rrggbb`; a palette color when absent.")
+
+
+class GroupEdit(RequestSchema):
+    name: str | None = Field(None, description="A new name (rename).")
+    description: str | None = Field(None, max_length=255)
+    color: str | None = None
+
+
+def group_json(group: Group) -> dict:
+    """A group with `device_count` and `released_firmware` loaded (see `_groups`)."""
+    return {
+        "name": group.name,
+        "description": group.description,
+        "color": group.color,
+        "fw_version": group.released_firmware.version if group.released_firmware_id else None,
+        "device_count": group.device_count,
+    }
+
+
+def _groups(membership):
+    return (
+        Group.objects.visible_to(membership)
+        .select_related("released_firmware")
+        .annotate(device_count=Count("memberships"))
+        .order_by("name")
+    )
+
+
+def _group(membership, name: str) -> Group:
+    group = _groups(membership).filter(name=name).first()
+    if group is None:
+        raise Http404("No such group")
+    return group
+
+
+@router.get(PRODUCT + "/groups", response={200: GroupList, **error_responses(404)}, summary="List device groups")
+def list_groups(request, product: str, filters: Query[GroupListQuery]):
+    membership = product_membership(request, product)
+    groups = _groups(membership)
+    if filters.name:
+        groups = groups.filter(name__contains=filters.name.lower())
+    return {"groups": [group_json(group) for group in groups]}
+
+
+@router.get(PRODUCT + "/groups/{name}", response={200: GroupEnvelope, **error_responses(404)}, summary="Get a device group")
+def get_group(request, product: str, name: str):
+    membership = product_membership(request, product)
+    return {"group": group_json(_group(membership, name))}
+
+
+@router.post(PRODUCT + "/groups", response={201: GroupEnvelope, **error_responses(403, 404)}, summary="Create a device group"
+)
+def create_group(request, product: str, payload: GroupCreate):
+    membership = product_membership(request, product, write=True)
+    refuse_restricted(membership, "create groups")
+    group = services.group_create(
+        product=membership.product,
+        name=payload.name,
+        description=payload.description or "",
+        color=payload.color or "",
+        actor=request.user,
+    )
+    return Status(201, {"group": group_json(_group(membership, group.name))})
+
+
+@router.put(PRODUCT + "/groups/{name}", response={200: GroupEnvelope, **error_responses(403, 404)}, summary="Edit a device group")
+def edit_group(request, product: str, name: str, payload: GroupEdit):
+    membership = product_membership(request, product, write=True)
+    group = _group(membership, name)
+    if payload.name is None and payload.description is None and payload.color is None:
+        raise ApiError(
+            400,
+            "invalid_request",
+            "Send at least one of name, description and color.",
+            {"body": ["Send at least one of name, description and color."]},
+        )
+    group = services.group_edit(
+        group=group, name=payload.name, description=payload.description, color=payload.color, actor=request.user
+    )
+    return {"group": group_json(_group(membership, group.name))}
+
+
+@router.delete(PRODUCT + "/groups/{name}", response={204: None, **error_responses(403, 404)}, summary="Delete a device group")
+def delete_group(request, product: str, name: str):
+    membership = product_membership(request, product, write=True)
+    refuse_restricted(membership, "delete groups")
+    services.group_delete(group=_group(membership, name), actor=request.user)
+    return Status(204, None)
