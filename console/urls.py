@@ -6,9 +6,15 @@ from console import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/tokens/", views.tokens, name="tokens"),
+    path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("products/<slug:product>/", views.product_home, name="product_home"),
+    path("products/<slug:product>/team/", views.team, name="team"),
+    path("products/<slug:product>/team/invite/", views.team_invite, name="team_invite"),
+    path("products/<slug:product>/team/<int:member_id>/", views.team_member, name="team_member"),
+    path("products/<slug:product>/activity/", views.activity, name="activity"),
     path("products/<slug:product>/devices/", include("devices.urls")),
     path("products/<slug:product>/groups/", include("groups.urls")),
     path("products/<slug:product>/firmware/", include("firmware.urls")),

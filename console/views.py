@@ -1,10 +1,40 @@
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from console import access
-from console.models import Membership
+from console import access, forms, services, throttle
+from console.models import AccessToken, AuditEvent, Membership, Role
 from devices.models import Device
 from groups.models import Group
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in, with repeated failures per username and per address throttled."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")
+        address = throttle.client_address(request)
+        if throttle.is_throttled(username, address):
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(None, "Too many failed sign-in attempts. Wait 15 minutes, then try again.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        throttle.record_failure(self.request.POST.get("username", ""), throttle.client_address(self.request))
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        throttle.reset(form.get_user().get_username())
+        return super().form_valid(form)
 
 
 @login_required
@@ -18,12 +48,153 @@ def home(request):
 @login_required
 def product_home(request, product):
     membership = access.membership_for(request.user, product)
+    devices = Device.objects.visible_to(membership)
     context = {
         "membership": membership,
         "product": membership.product,
         "nav": "home",
-        "device_count": Device.objects.visible_to(membership).count(),
-        "online_count": Device.objects.visible_to(membership).filter(online=True).count(),
+        "device_count": devices.count(),
+        "online_count": devices.filter(online=True).count(),
         "group_count": Group.objects.visible_to(membership).count(),
     }
     return render(request, "console/product_home.html", context)
+
+
+# Team ---------------------------------------------------------------------------------------
+
+def _team_context(membership, **extra):
+    members = (
+        Membership.objects.filter(product=membership.product)
+        .select_related("user")
+        .prefetch_related("restricted_groups")
+        .order_by("user__username")
+    )
+    return {
+        "membership": membership,
+        "product": membership.product,
+        "nav": "team",
+        "members": members,
+        "groups": Group.objects.filter(product=membership.product).order_by("name"),
+        "roles": Role.choices,
+        "invite_form": extra.pop("invite_form", None) or forms.InviteForm(),
+        **extra,
+    }
+
+
+@login_required
+def team(request, product):
+    membership = access.membership_for(request.user, product)
+    return render(request, "console/team.html", _team_context(membership))
+
+
+@login_required
+@require_POST
+def team_invite(request, product):
+    membership = access.membership_for(request.user, product, manage_team=True)
+    form = forms.InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            invited = services.membership_invite(
+                product=membership.product, identifier=form.cleaned_data["identifier"],
+                role=form.cleaned_data["role"], actor=request.user,
+            )
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+        else:
+            messages.success(request, f"{invited.user.username} joined the team as {invited.get_role_display()}.")
+            return redirect("team", product=membership.product.slug)
+    return render(request, "console/team.html", _team_context(membership, invite_form=form), status=400)
+
+
+@login_required
+@require_POST
+def team_member(request, product, member_id):
+    membership = access.membership_for(request.user, product, manage_team=True)
+    member = get_object_or_404(Membership.objects.select_related("user", "product"), pk=member_id, product=membership.product)
+    form = forms.MemberForm(request.POST, product=membership.product)
+    try:
+        if request.POST.get("remove"):
+            services.membership_remove(membership=member, actor=request.user)
+            messages.success(request, f"{member.user.username} was removed from the team.")
+        elif form.is_valid():
+            member = services.membership_change_role(membership=member, role=form.cleaned_data["role"], actor=request.user)
+            services.membership_restrict(membership=member, groups=form.cleaned_data["groups"], actor=request.user)
+            messages.success(request, f"{member.user.username} is now {member.get_role_display()}.")
+        else:
+            messages.error(request, f"{member.user.username} was not changed: choose a role and groups from the lists.")
+    except ValidationError as error:
+        messages.error(request, f"{member.user.username} was not changed: " + " ".join(error.messages))
+    return redirect("team", product=membership.product.slug)
+
+
+# Personal API tokens ------------------------------------------------------------------------
+
+@login_required
+def tokens(request):
+    created = None
+    form = forms.TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, raw, _refresh = services.token_create(
+                user=request.user, name=form.cleaned_data["name"], expires_in=form.cleaned_data["days"] * 86400
+            )
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+        else:
+            created = {"token": token, "raw": raw}
+            form = forms.TokenForm()
+    context = {
+        "form": form,
+        "created": created,
+        "tokens": AccessToken.objects.filter(user=request.user).order_by("-created_at"),
+        "now": timezone.now(),
+    }
+    return render(request, "console/tokens.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id):
+    token = get_object_or_404(AccessToken, pk=token_id, user=request.user)
+    services.token_revoke(token=token, actor=request.user)
+    messages.success(request, f"Token “{token.name or token.pk}” was revoked; scripts using it now get 401.")
+    return redirect("tokens")
+
+
+# Activity -----------------------------------------------------------------------------------
+
+ACTIVITY_KINDS = {
+    "group": "Groups",
+    "device": "Device groups",
+    "firmware": "Firmware",
+    "team": "Team",
+}
+
+
+@login_required
+def activity(request, product):
+    membership = access.membership_for(request.user, product)
+    events = AuditEvent.objects.filter(product=membership.product).select_related("actor")
+    if membership.restricted_group_ids() is not None:
+        # A member limited to some groups sees only their own actions, never the wider fleet's.
+        events = events.filter(actor=request.user)
+    actor = request.GET.get("actor", "").strip()
+    kind = request.GET.get("kind", "")
+    device = request.GET.get("device", "").strip().lower()
+    if actor:
+        events = events.filter(actor__username=actor)
+    if kind in ACTIVITY_KINDS:
+        events = events.filter(action__startswith=f"{kind}.")
+    if device:
+        events = events.touching_device(device)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    context = {
+        "membership": membership,
+        "product": membership.product,
+        "nav": "activity",
+        "page": page,
+        "kinds": ACTIVITY_KINDS,
+        "filters": {"actor": actor, "kind": kind, "device": device},
+        "actors": Membership.objects.filter(product=membership.product).values_list("user__username", flat=True).order_by("user__username"),
+    }
+    return render(request, "console/activity.html", context)

@@ -1,0 +1,37 @@
+import pytest
+
+from console.models import AuditEvent
+from tests.factories import DeviceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_activity_page_lists_changes_newest_first_and_filters_them(client, personas):
+    device = DeviceFactory(product=personas.product)
+    AuditEvent.record(product=personas.product, actor=personas.admin, action="group.create", obj=None)
+    AuditEvent.record(product=personas.product, actor=personas.developer, action="device.groups",
+                      device_ids=[device.device_id], added=["europe"])
+    AuditEvent.record(product=personas.other_product, actor=personas.outsider, action="group.create")
+    client.force_login(personas.viewer)
+
+    everything = client.get("/products/acme/activity/").context["page"].object_list
+    assert [e.action for e in everything] == ["device.groups", "group.create"]
+    by_device = client.get("/products/acme/activity/", {"device": device.device_id}).context["page"].object_list
+    assert [e.actor.username for e in by_device] == ["developer"]
+    by_actor = client.get("/products/acme/activity/", {"actor": "administrator"}).context["page"].object_list
+    assert [e.action for e in by_actor] == ["group.create"]
+    by_kind = client.get("/products/acme/activity/", {"kind": "device"}).context["page"].object_list
+    assert [e.action for e in by_kind] == ["device.groups"]
+
+
+def test_an_outsider_gets_404_on_the_activity_page(client, personas):
+    client.force_login(personas.outsider)
+    assert client.get("/products/acme/activity/").status_code == 404
+
+
+def test_the_activity_page_has_a_bounded_number_of_queries(client, personas, django_assert_max_num_queries):
+    for n in range(30):
+        AuditEvent.record(product=personas.product, actor=personas.admin, action="group.edit")
+    client.force_login(personas.viewer)
+    with django_assert_max_num_queries(8):
+        assert client.get("/products/acme/activity/").status_code == 200

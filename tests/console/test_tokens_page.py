@@ -1,0 +1,42 @@
+import re
+
+import pytest
+
+from console.models import AccessToken, AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_created_token_is_shown_once_and_stored_only_as_a_hash(client, personas):
+    client.force_login(personas.developer)
+    response = client.post("/account/tokens/", {"name": "ci script", "days": 30})
+    assert response.status_code == 200
+    raw = re.search(r'value="([0-9a-f]{40})"', response.content.decode()).group(1)
+    token = AccessToken.objects.get(user=personas.developer, name="ci script")
+    assert raw not in (token.key_hash, token.refresh_hash)
+    assert AccessToken.objects.authenticate(raw) == token
+    assert raw not in client.get("/account/tokens/").content.decode()
+    assert AuditEvent.objects.filter(action="token.create", actor=personas.developer).exists()
+
+
+def test_a_revoked_token_no_longer_authenticates(client, personas):
+    token, raw, _ = AccessToken.issue(user=personas.developer, name="old")
+    client.force_login(personas.developer)
+    assert client.post(f"/account/tokens/{token.pk}/revoke/").status_code == 302
+    assert AccessToken.objects.authenticate(raw) is None
+    assert AuditEvent.objects.filter(action="token.revoke").exists()
+
+
+def test_nobody_can_revoke_someone_elses_token(client, personas):
+    token, raw, _ = AccessToken.issue(user=personas.admin)
+    client.force_login(personas.developer)
+    assert client.post(f"/account/tokens/{token.pk}/revoke/").status_code == 404
+    assert AccessToken.objects.authenticate(raw) == token
+
+
+def test_an_expiry_beyond_a_year_is_refused_next_to_the_field(client, personas):
+    client.force_login(personas.developer)
+    response = client.post("/account/tokens/", {"name": "x", "days": 400})
+    assert response.status_code == 400
+    assert "less than or equal to 365" in response.content.decode()
+    assert not AccessToken.objects.exists()
