@@ -243,7 +243,10 @@ def ever_reported_running(firmware: Firmware) -> bool:
 
 def release_check(*, firmware: Firmware, groups=None, product_default: bool | None = None) -> None:
     """Raise the ValidationError `firmware_release` would raise for these arguments, if any."""
-    before, after, default_before, default_after = _release_targets(firmware, groups, product_default)
+    _refuse_unproven(firmware, *_release_targets(firmware, groups, product_default))
+
+
+def _refuse_unproven(firmware, before, after, default_before, default_after) -> None:
     newly_released = {group.id for group in after} - {group.id for group in before} or (default_after and not default_before)
     if newly_released and not ever_reported_running(firmware):
         raise ValidationError({"version": [UNPROVEN_MESSAGE.format(version=firmware.version)]})
@@ -256,15 +259,21 @@ def firmware_release(*, firmware: Firmware, groups=None, product_default: bool |
     to afterwards (None leaves them), `product_default` True/False/None (unchanged)."""
     # One release at a time per product: the product row is the lock.
     product = Product.objects.select_for_update().get(pk=firmware.product_id)
-    firmware = Firmware.objects.select_for_update().filter(pk=firmware.pk).first() or firmware
-    if firmware._state.adding or not Firmware.objects.filter(pk=firmware.pk).exists():
+    firmware = Firmware.objects.select_for_update().filter(pk=firmware.pk).first()
+    if firmware is None:
         raise ValidationError({"version": ["This firmware no longer exists."]})
     firmware.product = product
     if groups is not None:
-        groups = list(Group.objects.filter(product=product, id__in=[group.id for group in groups]))
-    release_check(firmware=firmware, groups=groups, product_default=product_default)
-    before, after, default_before, default_after = _release_targets(firmware, groups, product_default)
-    scenario = _scenario(firmware, before, after, default_before, default_after)
+        # Locked so that a concurrent delete cannot take a group away underneath the release.
+        wanted = {group.id: group for group in groups}
+        found = list(Group.objects.select_for_update().filter(product=product, id__in=wanted))
+        missing = sorted(group.name for group_id, group in wanted.items() if group_id not in {g.id for g in found})
+        if missing:
+            raise ValidationError({"groups": [f"Unknown group: {', '.join(missing)}."]})
+        groups = found
+    before, after, default_before, default_after = targets = _release_targets(firmware, groups, product_default)
+    _refuse_unproven(firmware, *targets)
+    scenario = _scenario(firmware, *targets)
     impact = _scenario_impact(firmware, scenario, None)
 
     after_ids = [group.id for group in after]

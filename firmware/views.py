@@ -285,14 +285,22 @@ def firmware_release_confirm(request, product, version):
 
 
 def _section_context(membership, device) -> dict:
-    return {"membership": membership, "product": membership.product, "device": device}
+    return {
+        "membership": membership,
+        "product": membership.product,
+        "device": device,
+        "device_url": _device_url(membership.product, device),
+    }
 
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def device_firmware(request, product, device_id):
     membership = access.membership_for(request.user, product)
     device = _device(membership, device_id)
+    if not request.htmx:
+        return redirect(_device_url(membership.product, device))
     return render(request, "firmware/device_firmware.html", _section_context(membership, device))
 
 
