@@ -1,12 +1,171 @@
-"""Console views of the groups app."""
+"""Console views of the groups app: the groups page and the New Group, edit and delete dialogs."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
 
 from console import access
+from groups import forms, services
+from groups.models import Group
+
+
+def _membership_for_group_admin(request, product):
+    """Creating, renaming and deleting groups is for writers who see every group: a member
+    restricted to some groups may tag devices into those groups, not reshape the product."""
+    membership = access.membership_for(request.user, product, write=True)
+    if membership.restricted_group_ids() is not None:
+        raise PermissionDenied("Members restricted to groups cannot create, edit or delete groups.")
+    return membership
+
+
+def _get_group(membership, group_id) -> Group:
+    return get_object_or_404(Group.objects.visible_to(membership).select_related("product"), pk=group_id)
+
+
+def _next_url(request, default: str) -> str:
+    url = request.POST.get("next") or request.GET.get("next") or ""
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return url
+    return default
+
+
+def _done(request, *, message: str, events: tuple[str, ...], default_next: str) -> HttpResponse:
+    """After a successful dialog: htmx closes the modal and announces the change; a plain form
+    post redirects back to where the person came from."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        for event in ("closeModal", *events):
+            trigger_client_event(response, event)
+        return trigger_client_event(response, "showMessage", message)
+    messages.success(request, message)
+    return redirect(_next_url(request, default_next))
+
+
+def _render_dialog(request, template: str, context: dict, *, name: str) -> HttpResponse:
+    """A dialog's full page without htmx; the `<dialog>` on an htmx GET; its body after an
+    invalid htmx POST, swapped into the open dialog."""
+    if request.htmx and not request.htmx.history_restore_request:
+        template = f"{template}#{name}-body" if request.method == "POST" else f"{template}#{name}"
+    return render(request, template, context)
 
 
 @login_required
+@require_GET
+@vary_on_headers("HX-Request")
 def group_list(request, product):
     membership = access.membership_for(request.user, product)
-    return render(request, "console/product_home.html", {"membership": membership, "product": membership.product})
+    groups = list(
+        Group.objects.visible_to(membership)
+        .with_device_counts()
+        .select_related("released_firmware")
+        .order_by("name")
+    )
+    context = {
+        "membership": membership,
+        "product": membership.product,
+        "nav": "groups",
+        "groups": groups,
+        "can_edit_groups": membership.can_write and membership.restricted_group_ids() is None,
+    }
+    template = "groups/group_list.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#group-table"
+    return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def group_create(request, product):
+    membership = _membership_for_group_admin(request, product)
+    product = membership.product
+    form = forms.GroupForm(request.POST or None, product=product)
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = services.group_create(product=product, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            return _done(
+                request,
+                message=f"Group {group.name} created.",
+                events=("groupsChanged",),
+                default_next=reverse("groups:list", kwargs={"product": product.slug}),
+            )
+    context = {
+        "membership": membership,
+        "product": product,
+        "nav": "groups",
+        "form": form,
+        "next": _next_url(request, ""),
+        "action": reverse("groups:create", kwargs={"product": product.slug}),
+    }
+    return _render_dialog(request, "groups/group_form_dialog.html", context, name="group-dialog")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def group_edit(request, product, group_id):
+    membership = _membership_for_group_admin(request, product)
+    group = _get_group(membership, group_id)
+    form = forms.GroupForm(request.POST or None, product=membership.product, group=group)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.group_edit(group=group, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            return _done(
+                request,
+                message=f"Group {group.name} saved.",
+                events=("groupsChanged", "devicesChanged"),
+                default_next=reverse("groups:list", kwargs={"product": membership.product.slug}),
+            )
+    context = {
+        "membership": membership,
+        "product": membership.product,
+        "nav": "groups",
+        "form": form,
+        "group": group,
+        "next": _next_url(request, ""),
+        "action": reverse("groups:edit", kwargs={"product": membership.product.slug, "group_id": group.id}),
+    }
+    return _render_dialog(request, "groups/group_form_dialog.html", context, name="group-dialog")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def group_delete(request, product, group_id):
+    membership = _membership_for_group_admin(request, product)
+    group = _get_group(membership, group_id)
+    if request.method == "POST":
+        try:
+            left = services.group_delete(group=group, actor=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("groups:list", product=membership.product.slug)
+        devices = "device" if left == 1 else "devices"
+        return _done(
+            request,
+            message=f"Group {group.name} deleted; {left} {devices} left it.",
+            events=("groupsChanged", "devicesChanged"),
+            default_next=reverse("groups:list", kwargs={"product": membership.product.slug}),
+        )
+    context = {
+        "membership": membership,
+        "product": membership.product,
+        "nav": "groups",
+        "group": group,
+        "consequences": services.group_delete_impact(group),
+        "next": _next_url(request, ""),
+    }
+    return _render_dialog(request, "groups/group_delete_dialog.html", context, name="group-delete-dialog")
