@@ -1,0 +1,83 @@
+// Drives Fleet Console's API with Particle's own JavaScript client (particle-api-js 12).
+// Usage: node particle_api_js.js <baseUrl> <username> <password> <deviceId>
+// Prints one JSON object with what every call answered; tests/clients/test_particle_api_js.py
+// checks it and the stored state.
+const Particle = require('particle-api-js');
+
+const [baseUrl, username, password, deviceId] = process.argv.slice(2);
+const product = 'acme';
+const particle = new Particle({ baseUrl });
+const binary = Buffer.from('fleet console firmware v7\n'.repeat(40));
+
+async function failure(promise) {
+    try {
+        await promise;
+        return { resolved: true };
+    } catch (error) {
+        return { statusCode: error.statusCode, body: error.body };
+    }
+}
+
+async function main() {
+    const out = {};
+    const login = await particle.login({ username, password });
+    const auth = login.body.access_token;
+    out.login = { statusCode: login.statusCode, token_type: login.body.token_type, expires_in: login.body.expires_in };
+    out.badLogin = await failure(particle.login({ username, password: 'wrong' }));
+
+    // Groups through the generic request helpers (JSON bodies, form bodies and plain calls).
+    out.createGroup = (await particle.post({ uri: `/v1/products/${product}/groups`, auth, data: { name: 'europe', color: '#22c55e' } })).body;
+    out.createFormGroup = (await particle.request({
+        uri: `/v1/products/${product}/groups`, method: 'post', auth, form: { name: 'beta', description: 'Prerelease testers' },
+    })).body;
+    out.editGroup = (await particle.put({ uri: `/v1/products/${product}/groups/beta`, auth, data: { description: 'Testers' } })).body;
+    out.getGroup = (await particle.get({ uri: `/v1/products/${product}/groups/europe`, auth })).body;
+    out.listGroups = (await particle.get({ uri: `/v1/products/${product}/groups`, auth, query: { name: 'eur' } })).body;
+    out.deleteGroup = (await particle.delete({ uri: `/v1/products/${product}/groups/beta`, auth })).statusCode;
+    out.batch = (await particle.put({
+        uri: `/v1/products/${product}/devices`, auth,
+        data: { action: 'groups', devices: [deviceId], metadata: { add: ['europe'], remove: [] } },
+    })).body;
+
+    // Devices.
+    out.listDevices = (await particle.listDevices({ product, groups: ['europe'], page: 1, perPage: 2, auth })).body;
+    out.listPage2 = (await particle.listDevices({ product, page: 2, perPage: 2, auth })).body;
+    out.updateDevice = (await particle.updateDevice({
+        deviceId, product, auth, name: 'van-7', notes: 'Rear door sensor', development: true,
+    })).body;
+    out.getDevice = (await particle.getDevice({ deviceId, product, auth })).body;
+    out.unknownDevice = await failure(particle.getDevice({ deviceId: 'f'.repeat(24), product, auth }));
+
+    // Firmware.
+    out.upload = (await particle.uploadProductFirmware({
+        product, auth, file: binary, version: 7, title: 'Door fix', description: 'Fixes the rear door',
+    })).body;
+    out.duplicateUpload = await failure(particle.uploadProductFirmware({ product, auth, file: binary, version: 7, title: 'Again' }));
+    out.listFirmware = (await particle.listProductFirmware({ product, auth })).body;
+    out.getFirmware = (await particle.getProductFirmware({ product, auth, version: 7 })).body;
+    out.updateFirmware = (await particle.updateProductFirmware({ product, auth, version: 7, title: 'Door fix 2' })).body;
+    const downloaded = await particle.downloadProductFirmware({ product, auth, version: 7 });
+    out.downloadMatches = Buffer.compare(Buffer.from(downloaded), binary) === 0;
+    out.lock = (await particle.lockDeviceProductFirmware({ deviceId, product, auth, desiredFirmwareVersion: 7, flash: false })).body;
+    out.lockUnknownVersion = await failure(particle.lockDeviceProductFirmware({ deviceId, product, auth, desiredFirmwareVersion: 99 }));
+    out.unlock = (await particle.unlockDeviceProductFirmware({ deviceId, product, auth })).body;
+    out.updateDevelopment = (await particle.updateDevice({ deviceId, product, auth, development: false, desiredFirmwareVersion: 7 })).body;
+    out.handshake = (await particle.post({
+        uri: `/v1/products/${product}/devices/${deviceId}/handshake`, auth, data: { firmware_version: 7 },
+    })).body;
+    out.release = (await particle.releaseProductFirmware({ product, auth, version: 7, groups: ['europe'], product_default: true })).body;
+    out.impact = (await particle.get({
+        uri: `/v1/products/${product}/impact`, auth,
+        query: { action: 'edit_groups_for_firmware', firmware_version: 7, groups: 'europe', product_default: 'true' },
+    })).body;
+
+    // Revoking the token ends the session.
+    out.revoke = (await particle.deleteCurrentAccessToken({ auth })).body;
+    out.afterRevoke = await failure(particle.listDevices({ product, auth }));
+    process.stdout.write(JSON.stringify(out));
+}
+
+main().catch((error) => {
+    process.stderr.write(`${error.stack || error}\n${JSON.stringify(error.body || {})}\n`);
+    process.exit(1);
+});
