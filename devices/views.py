@@ -1,12 +1,363 @@
-"""Console views of the devices app."""
+"""Console views of the devices app: the devices table, "Edit groups" and the device page."""
 
+from collections import defaultdict
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
 
 from console import access
+from console.models import AuditEvent
+from devices import forms
+from devices.filters import NON_FILTER_PARAMS, DeviceFilter
+from devices.models import Device, normalize_device_id
+from firmware import targeting
+from groups import services
+from groups.models import Group, GroupMembership
+
+PER_PAGE = (25, 50, 100)
+# Sortable columns, by their key in devices.filters.SORTS.
+SORT_COLUMNS = [("device_id", "Device ID"), ("name", "Name"), ("firmware", "Firmware"), ("last_handshake", "Last handshake")]
+HISTORY_LENGTH = 50
+
+
+def _query(pairs) -> str:
+    return urlencode([(name, value) for name, value in pairs if value != ""])
+
+
+def _filter_pairs(params) -> list[tuple[str, str]]:
+    """The parameters that decide which devices match, without those that only shape the page."""
+    return [(name, value) for name, values in params.lists() if name not in NON_FILTER_PARAMS for value in values]
+
+
+def _per_page(params) -> int:
+    value = params.get("per_page", "")
+    return int(value) if value.isdigit() and int(value) in PER_PAGE else PER_PAGE[0]
+
+
+def _attach_group_tags(devices, membership, groups_by_id) -> None:
+    """Set `device.group_tags` for a page of devices with one query, whatever their groups."""
+    if not devices:
+        return
+    rows = GroupMembership.objects.filter(device_id__in=[device.pk for device in devices])
+    restricted = membership.restricted_group_ids()
+    if restricted is not None:
+        rows = rows.filter(group_id__in=restricted)
+    tags = defaultdict(list)
+    for device_pk, group_id in rows.values_list("device_id", "group_id"):
+        if group_id in groups_by_id:
+            tags[device_pk].append(groups_by_id[group_id])
+    for device in devices:
+        device.group_tags = sorted(tags[device.pk], key=lambda group: group.name)
+
+
+def _sort_headers(filter_pairs, sort: str, per_page: int) -> list[dict]:
+    """Column headers that sort by themselves; a second click reverses the order."""
+    headers = []
+    for key, label in SORT_COLUMNS:
+        reverse_key = f"-{key}"
+        next_sort = reverse_key if sort == key else key
+        state = None
+        if sort in (key, reverse_key):
+            # "Last handshake" sorts newest first by default, so its unprefixed order descends.
+            descending = (sort == key) == (key == "last_handshake")
+            state = "descending" if descending else "ascending"
+        query = _query([*filter_pairs, ("sort", next_sort), ("per_page", str(per_page) if per_page != PER_PAGE[0] else "")])
+        headers.append({"key": key, "label": label, "query": query, "state": state})
+    return headers
 
 
 @login_required
+@require_GET
+@vary_on_headers("HX-Request")
 def device_list(request, product):
     membership = access.membership_for(request.user, product)
-    return render(request, "console/product_home.html", {"membership": membership, "product": membership.product})
+    filterset = DeviceFilter(request.GET, membership=membership)
+    valid = filterset.is_valid()
+    sort = (filterset.form.cleaned_data.get("sort") if valid else None) or "last_handshake"
+    per_page = _per_page(request.GET)
+    devices = filterset.qs.with_target() if valid else Device.objects.none()
+    page = Paginator(devices, per_page).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    groups_by_id = {group.id: group for group in filterset.visible_groups.values()}
+    _attach_group_tags(rows, membership, groups_by_id)
+
+    filter_pairs = _filter_pairs(request.GET)
+    filter_query = _query(filter_pairs)
+    page_query = _query([*filter_pairs, ("sort", sort if sort != "last_handshake" else ""),
+                         ("per_page", str(per_page) if per_page != PER_PAGE[0] else "")])
+    context = {
+        "membership": membership,
+        "product": membership.product,
+        "nav": "devices",
+        "filter": filterset,
+        "filter_valid": valid,
+        "filtered": any(value for name, value in filter_pairs if name != "groups_match"),
+        "selected_group_names": {
+            name.strip() for value in request.GET.getlist("groups") for name in value.split(",") if name.strip()
+        },
+        "page": page,
+        "devices": rows,
+        "sort": sort,
+        "per_page": per_page,
+        "per_page_choices": PER_PAGE,
+        "sort_headers": _sort_headers(filter_pairs, sort, per_page),
+        "filter_query": filter_query,
+        "page_query": page_query,
+        "filter_hidden": [pair for pair in filter_pairs if pair[1] != ""],
+        "can_edit": membership.can_write,
+        "can_create_groups": membership.can_write and membership.restricted_group_ids() is None,
+    }
+    template = "devices/device_list.html"
+    partial = None
+    if request.htmx and not request.htmx.history_restore_request:
+        partial = "device-filter" if request.htmx.target == "device-filter" else "device-table"
+        template += f"#{partial}"
+    response = render(request, template, context)
+    if partial == "device-table" and request.htmx.trigger != "device-table":
+        # The address bar holds the whole filter, without empty fields, so it can be shared.
+        query = _query([*filter_pairs, ("sort", request.GET.get("sort", "")), ("per_page", request.GET.get("per_page", "")),
+                        ("page", request.GET.get("page", ""))])
+        push_url(response, f"{request.path}?{query}" if query else request.path)
+    return response
+
+
+def _next_url(request, default: str) -> str:
+    url = request.POST.get("next") or request.GET.get("next") or ""
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return url
+    return default
+
+
+def _summary(added, removed) -> str:
+    parts = []
+    if added:
+        parts.append("added to " + ", ".join(group.name for group in added))
+    if removed:
+        parts.append("removed from " + ", ".join(group.name for group in removed))
+    return " and ".join(parts)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def devices_edit_groups(request, product):
+    """"Edit groups" of the selected devices, or of every device matching the filter."""
+    membership = access.membership_for(request.user, product, write=True)
+    product = membership.product
+    params = request.POST if request.method == "POST" else request.GET
+    selection = forms.DeviceSelectionForm(params, membership=membership)
+    form = forms.EditGroupsForm(request.POST if request.method == "POST" else None, membership=membership)
+    list_url = reverse("devices:list", kwargs={"product": product.slug})
+    context = {
+        "membership": membership,
+        "product": product,
+        "nav": "devices",
+        "selection": selection,
+        "form": form,
+        "next": _next_url(request, list_url),
+        "impact": None,
+    }
+    htmx = request.htmx and not request.htmx.history_restore_request
+    template = "devices/devices_edit_groups_dialog.html"
+    if not selection.is_valid():
+        return render(request, template + ("#edit-groups-dialog" if htmx else ""), context)
+    devices = selection.devices()
+    context["selected_count"] = devices.count()
+
+    if request.method == "POST" and form.is_valid():
+        add, remove = list(form.cleaned_data["add"]), list(form.cleaned_data["remove"])
+        if "preview" not in request.POST:
+            changed = services.memberships_edit(product=product, devices=devices, add=add, remove=remove, actor=request.user)
+            message = f"{changed} device{'' if changed == 1 else 's'} {_summary(add, remove)}." if changed else (
+                "Nothing changed: the selected devices were already in those groups."
+            )
+            if request.htmx:
+                response = HttpResponse(status=204)
+                for event in ("closeModal", "devicesChanged"):
+                    trigger_client_event(response, event)
+                return trigger_client_event(response, "showMessage", message)
+            messages.success(request, message)
+            return redirect(context["next"])
+        context["impact"] = services.memberships_edit_impact(devices=devices, add=add, remove=remove)
+    if htmx and request.method == "POST":
+        partial = "edit-groups-impact" if request.htmx.target == "edit-groups-impact" else "edit-groups-dialog-body"
+        return render(request, f"{template}#{partial}", context)
+    return render(request, template + ("#edit-groups-dialog" if htmx else ""), context)
+
+
+def _get_device(membership, device_id) -> Device:
+    device_id = normalize_device_id(device_id)
+    if device_id is None:
+        raise Http404("No such device")
+    return get_object_or_404(
+        Device.objects.visible_to(membership).with_target().select_related("product"), device_id=device_id
+    )
+
+
+def _device_context(request, membership, device, **extra) -> dict:
+    context = {
+        "membership": membership,
+        "product": membership.product,
+        "nav": "devices",
+        "device": device,
+        "device_groups": list(Group.objects.visible_to(membership).filter(memberships__device=device).order_by("name")),
+        "target_explanation": targeting.explain(device.target_rule, device.target_group),
+        "can_edit": membership.can_write,
+        "editing": False,
+    }
+    context.update(extra)
+    return context
+
+
+def _describe(event) -> str:
+    """One line of the device's history, for people."""
+    details = event.details or {}
+    if event.action == "device.groups":
+        parts = []
+        if details.get("added"):
+            parts.append("Added to " + ", ".join(details["added"]))
+        if details.get("removed"):
+            parts.append(("removed from " if parts else "Removed from ") + ", ".join(details["removed"]))
+        others = len(event.device_ids) - 1
+        suffix = f" (with {others} other device{'' if others == 1 else 's'})" if others > 0 else ""
+        return " and ".join(parts) + suffix
+    if event.action == "group.delete":
+        return f"Left group {event.object_repr}: the group was deleted"
+    if event.action == "device.lock":
+        return f"Locked to v{details.get('locked_after')}"
+    if event.action == "device.unlock":
+        return f"Unlocked (was locked to v{details.get('locked_before')})"
+    if event.action == "device.development_mark":
+        return "Marked as a development device"
+    if event.action == "device.development_unmark":
+        return "No longer a development device"
+    if event.action == "firmware.update_targeted":
+        return f"Targeted for an OTA update to v{details.get('to_version')}"
+    if event.action == "firmware.update_succeeded":
+        return f"Updated to v{details.get('to_version')}"
+    if event.action in ("firmware.update_failed", "firmware.update_superseded"):
+        reason = details.get("reason")
+        return f"Update to v{details.get('to_version')} did not complete" + (f": {reason}" if reason else "")
+    return f"{event.action} {event.object_repr}".strip()
+
+
+def _history(device) -> list:
+    events = list(
+        AuditEvent.objects.filter(product_id=device.product_id)
+        .touching_device(device.device_id)
+        .select_related("actor")[:HISTORY_LENGTH]
+    )
+    for event in events:
+        event.summary = _describe(event)
+    return events
+
+
+DEVICE_PARTIALS = {"device-header", "device-history"}
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def device_detail(request, product, device_id):
+    membership = access.membership_for(request.user, product)
+    device = _get_device(membership, device_id)
+    context = _device_context(request, membership, device)
+    template = "devices/device_detail.html"
+    if request.htmx and not request.htmx.history_restore_request and request.htmx.target in DEVICE_PARTIALS:
+        template += f"#{request.htmx.target}"
+    if template.endswith(("detail.html", "#device-history")):
+        context["history"] = _history(device)
+    return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def device_groups(request, product, device_id):
+    """The device header in edit mode ("+ Add groups" / "Edit"); "Done" posts the full list."""
+    membership = access.membership_for(request.user, product, write=True)
+    device = _get_device(membership, device_id)
+    visible = {group.name: group for group in Group.objects.visible_to(membership).order_by("name")}
+    restricted = membership.restricted_group_ids() is not None
+    form = forms.DeviceGroupsForm(request.POST if request.method == "POST" else None, choices=visible)
+    context = _device_context(request, membership, device, editing=True, form=form, can_create=not restricted, warning=None)
+    if request.method == "POST":
+        selected = list(dict.fromkeys(name.strip().lower() for name in request.POST.getlist("groups") if name.strip()))
+    else:
+        selected = [group.name for group in context["device_groups"]]
+    # Names typed but not saved yet stay in the picker when the form comes back with an error.
+    context["group_options"] = [*visible, *(name for name in selected if name not in visible)]
+    context["selected_names"] = set(selected)
+    if request.method == "POST" and form.is_valid():
+        names = form.cleaned_data["groups"]
+        current = list(Group.objects.filter(memberships__device=device))
+        unknown = [name for name in names if name not in visible]
+        if unknown and restricted:
+            form.add_error("groups", f"Unknown group: {', '.join(unknown)}.")
+        else:
+            wanted = {visible[name].id for name in names if name in visible}
+            add = [visible[name] for name in names if name in visible and visible[name] not in current]
+            remove = [group for group in current if group.name in visible and group.id not in wanted]
+            scenario = targeting.Scenario(
+                add_groups=frozenset(group.id for group in add), remove_groups=frozenset(group.id for group in remove)
+            )
+            new_version, new_rule, new_group = (
+                Device.objects.filter(pk=device.pk).with_target(scenario, prefix="new")
+                .values_list("new_version", "new_rule", "new_group").get()
+            )
+            if new_version != device.target_version and form.cleaned_data["confirmed"] != form.signature():
+                context["warning"] = {
+                    "old": device.target_version,
+                    "new": new_version,
+                    "why": targeting.explain(new_rule, new_group),
+                    "signature": form.signature(),
+                }
+            else:
+                try:
+                    with transaction.atomic():
+                        chosen = services.groups_resolve(
+                            product=membership.product, names=names, actor=request.user, create_missing=True
+                        )
+                        # A restricted member only edits their own groups; the device keeps the others.
+                        kept = [group for group in current if group.name not in visible]
+                        services.device_groups_set(device=device, groups=chosen + kept, actor=request.user)
+                except ValidationError as error:
+                    form.add_error("groups", error.messages)
+                else:
+                    return _device_groups_saved(request, membership, device, created=bool(unknown))
+    template = "devices/device_detail.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, f"{template}#device-header", context)
+    context["history"] = _history(device)
+    return render(request, template, context)
+
+
+def _device_groups_saved(request, membership, device, *, created: bool) -> HttpResponse:
+    product = membership.product
+    detail_url = reverse("devices:detail", kwargs={"product": product.slug, "device_id": device.device_id})
+    if not Device.objects.visible_to(membership).filter(pk=device.pk).exists():
+        # A restricted member took the device out of their last group: it is no longer theirs to see.
+        messages.success(request, f"{device} saved; it is no longer in any of your groups.")
+        list_url = reverse("devices:list", kwargs={"product": product.slug})
+        return HttpResponseClientRedirect(list_url) if request.htmx else redirect(list_url)
+    if not request.htmx:
+        messages.success(request, f"Groups of {device} saved.")
+        return redirect(detail_url)
+    device = _get_device(membership, device.device_id)
+    response = render(request, "devices/device_detail.html#device-header", _device_context(request, membership, device))
+    trigger_client_event(response, "devicesChanged")
+    trigger_client_event(response, "firmwareChanged")
+    if created:
+        trigger_client_event(response, "groupsChanged")
+    return trigger_client_event(response, "showMessage", f"Groups of {device} saved.")

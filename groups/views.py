@@ -86,7 +86,7 @@ def group_list(request, product):
 def group_create(request, product):
     membership = _membership_for_group_admin(request, product)
     product = membership.product
-    form = forms.GroupForm(request.POST or None, product=product)
+    form = forms.GroupForm(request.POST if request.method == "POST" else None, product=product)
     if request.method == "POST" and form.is_valid():
         try:
             group = services.group_create(product=product, actor=request.user, **form.cleaned_data)
@@ -116,7 +116,7 @@ def group_create(request, product):
 def group_edit(request, product, group_id):
     membership = _membership_for_group_admin(request, product)
     group = _get_group(membership, group_id)
-    form = forms.GroupForm(request.POST or None, product=membership.product, group=group)
+    form = forms.GroupForm(request.POST if request.method == "POST" else None, product=membership.product, group=group)
     if request.method == "POST" and form.is_valid():
         try:
             services.group_edit(group=group, actor=request.user, **form.cleaned_data)

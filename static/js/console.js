@@ -37,6 +37,7 @@
         },
         onChange: function () { select.dispatchEvent(new Event("change", { bubbles: true })); }
       });
+      if (select.hasAttribute("autofocus")) select.tomselect.focus();
     });
   }
 
@@ -49,13 +50,47 @@
     showToast.timer = setTimeout(function () { toast.hidden = true; }, 4000);
   }
 
+  // Selection state of a bulk-action table: the count, "select all on this page" and the offer
+  // to select every device matching the filter (sent as all=1 with the filter, never as ids).
+  function updateSelection(form) {
+    var boxes = form.querySelectorAll("input[data-row-select]");
+    var checked = form.querySelectorAll("input[data-row-select]:checked").length;
+    var whole = boxes.length > 0 && checked === boxes.length;
+    var all = form.querySelector("[data-all-matching]");
+    var page = form.querySelector("[data-select-page]");
+    if (page) { page.checked = whole; page.indeterminate = checked > 0 && !whole; }
+    if (all && !whole) all.value = "";
+    var matching = !!all && all.value === "1";
+    var offer = form.querySelector("[data-select-all-offer]");
+    var done = form.querySelector("[data-select-all-done]");
+    if (offer) offer.hidden = !whole || matching;
+    if (done) done.hidden = !matching;
+    var count = form.querySelector("[data-selection-count]");
+    var total = Number(form.dataset.total || 0).toLocaleString();
+    if (count) count.textContent = matching ? "All " + total + " devices selected" : checked ? checked + " selected" : "No devices selected";
+    var edit = form.querySelector("[data-edit-groups]");
+    if (edit) edit.disabled = checked === 0;
+  }
+
+  function initSelections(root) {
+    var forms = root.querySelectorAll ? root.querySelectorAll("form") : [];
+    if (root.matches && root.matches("form")) forms = [root];
+    forms.forEach(function (form) { if (form.querySelector("input[data-row-select]")) updateSelection(form); });
+  }
+
+  document.documentElement.classList.add("js");
+
   document.addEventListener("DOMContentLoaded", function () {
     initSelects(document);
+    initSelections(document);
     openDialogs(document);
   });
 
+  document.addEventListener("selectionChanged", function (event) { updateSelection(event.target); });
+
   document.addEventListener("htmx:load", function (event) {
     initSelects(event.detail.elt);
+    initSelections(event.detail.elt);
     if (event.detail.elt.closest && event.detail.elt.closest("#modal")) openDialogs(document.getElementById("modal"));
   });
 
@@ -71,6 +106,14 @@
   document.addEventListener("click", function (event) {
     var cancel = event.target.closest("[data-close-dialog]");
     if (cancel) { event.preventDefault(); closeDialogs(); }
+    var selectAll = event.target.closest("[data-select-all-matching], [data-clear-selection]");
+    if (selectAll) {
+      var form = selectAll.closest("form");
+      var clear = selectAll.hasAttribute("data-clear-selection");
+      if (clear) form.querySelectorAll("input[data-row-select]").forEach(function (box) { box.checked = false; });
+      form.querySelector("[data-all-matching]").value = clear ? "" : "1";
+      updateSelection(form);
+    }
   });
 
   // "Select all on this page" and the selection bar of bulk-action tables.
