@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -177,6 +177,92 @@ def firmware_delete(*, firmware: Firmware, actor) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# The precedence rule over a whole fleet, for releases
+#
+# `targeting.annotations()` computes a device's best group with a correlated subquery, which is
+# right for a page of devices but evaluated several times per row over a fleet of a million.
+# A release changes only group releases and the default, so for fleet-wide counts the rule is
+# written here as one aggregate over the memberships of released groups, joined to the devices:
+# development → nothing; locked → the lock; else the highest version released to any of the
+# device's groups; else the default; else nothing. Group-name tie-breaks only decide which group
+# gets the credit, never the version, so they are not needed for counts. Tests check this form
+# against `with_target()` and a brute-force evaluation.
+
+
+def _fleet_targets_sql(devices, *, product_id: int, releases: dict, default=targeting.UNCHANGED):
+    """SQL and params of rows (id, firmware_version, old_target, new_target) for `devices`,
+    now and under a release scenario (group id -> version or None, and the default)."""
+    device_sql, device_params = (
+        devices.order_by().values("id", "firmware_version", "development", "desired_firmware_version").query.sql_with_params()
+    )
+    params = []
+    new_version = "f.version"
+    if releases:
+        whens = " ".join("WHEN %s THEN %s::integer" for _ in releases)
+        new_version = f"CASE g.id {whens} ELSE f.version END"
+        for group_id, version in releases.items():
+            params += [group_id, version]
+    changed = ""
+    if releases:
+        changed = f" OR g.id IN ({', '.join(['%s'] * len(releases))})"
+    best_params = [*params, product_id, *releases.keys()]
+    current_default = (
+        "(SELECT df.version FROM console_product p JOIN firmware_firmware df ON df.id = p.default_firmware_id"
+        " WHERE p.id = %s)"
+    )
+    default_params = [product_id]
+    if default is targeting.UNCHANGED:
+        new_default, new_default_params = current_default, [product_id]
+    else:
+        new_default, new_default_params = "%s::integer", [default]
+
+    def target(group_version, fallback):
+        return (
+            "CASE WHEN d.development THEN NULL"
+            " WHEN d.desired_firmware_version IS NOT NULL THEN d.desired_firmware_version"
+            f" ELSE COALESCE({group_version}, {fallback}) END"
+        )
+
+    sql = f"""
+        SELECT d.id, d.firmware_version,
+               {target("b.old_version", current_default)} AS old_target,
+               {target("b.new_version", new_default)} AS new_target
+        FROM ({device_sql}) AS d
+        LEFT JOIN (
+            SELECT m.device_id, MAX(f.version) AS old_version, MAX({new_version}) AS new_version
+            FROM groups_groupmembership m
+            JOIN groups_group g ON g.id = m.group_id
+            LEFT JOIN firmware_firmware f ON f.id = g.released_firmware_id
+            WHERE g.product_id = %s AND (g.released_firmware_id IS NOT NULL{changed})
+            GROUP BY m.device_id
+        ) AS b ON b.device_id = d.id
+    """
+    return sql, [*default_params, *new_default_params, *device_params, *best_params]
+
+
+def _fleet_impact(devices, *, product_id: int, scenario: targeting.Scenario) -> targeting.Impact:
+    sql, params = _fleet_targets_sql(devices, product_id=product_id, releases=scenario.releases, default=scenario.default)
+    result = targeting.Impact()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT t.firmware_version, t.new_target, COUNT(*)
+            FROM ({sql}) AS t
+            WHERE t.new_target IS NOT NULL
+              AND (t.old_target IS NULL OR t.new_target <> t.old_target)
+              AND (t.firmware_version IS NULL OR t.new_target <> t.firmware_version)
+            GROUP BY t.firmware_version, t.new_target
+            """,
+            params,
+        )
+        for running, new_target, count in cursor.fetchall():
+            result.total += count
+            result.by_version[running] = result.by_version.get(running, 0) + count
+            result.by_target_version[new_target] = result.by_target_version.get(new_target, 0) + count
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
 # Releases
 
 
@@ -218,7 +304,7 @@ def _scenario_impact(firmware: Firmware, scenario: targeting.Scenario, devices) 
             return targeting.Impact()
         # Only members of the groups whose release changes can change target.
         devices = devices.in_groups(scenario.releases)
-    return targeting.impact(devices, scenario)
+    return _fleet_impact(devices, product_id=firmware.product_id, scenario=scenario)
 
 
 def release_impact(*, firmware: Firmware, groups=None, product_default: bool | None = None, devices=None) -> targeting.Impact:
@@ -512,30 +598,34 @@ class Rollout:
         return self.percent(self.pending)
 
 
-def rollout_progress(*, devices) -> dict[int, Rollout]:
-    """Rollout per target version over `devices`, in one query with the targeting rule.
+def rollout_progress(*, devices, product) -> dict[int, Rollout]:
+    """Rollout per target version over `devices` (of `product`), in one query.
 
     targeted: devices whose target is the version; updated: of those, running it; failed: of
     the rest, those whose latest attempt at it failed (no attempt pending); pending: the rest.
     """
-    failed_attempt = FirmwareUpdate.objects.filter(
-        device=OuterRef("pk"), to_version=OuterRef("target_version"), status=FirmwareUpdate.Status.FAILED
-    )
-    pending_attempt = FirmwareUpdate.objects.filter(device=OuterRef("pk"), status=FirmwareUpdate.Status.PENDING)
-    on_target = Q(firmware_version=F("target_version"))
-    rows = (
-        devices.with_target()
-        .filter(target_version__isnull=False)
-        .annotate(failed_attempt=Exists(failed_attempt), pending_attempt=Exists(pending_attempt))
-        .order_by()
-        .values("target_version")
-        .annotate(
-            targeted=Count("id"),
-            updated=Count("id", filter=on_target),
-            failed=Count("id", filter=~on_target & Q(failed_attempt=True, pending_attempt=False)),
+    sql, params = _fleet_targets_sql(devices, product_id=product.pk, releases={})
+    # Joins rather than EXISTS per row: pending is unique per device, failures are grouped.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT t.old_target,
+                   COUNT(*),
+                   SUM(CASE WHEN t.firmware_version = t.old_target THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN fu.device_id IS NOT NULL AND pu.device_id IS NULL
+                             AND (t.firmware_version IS NULL OR t.firmware_version <> t.old_target)
+                            THEN 1 ELSE 0 END)
+            FROM ({sql}) AS t
+            LEFT JOIN (
+                SELECT device_id, to_version FROM firmware_firmwareupdate
+                WHERE product_id = %s AND status = %s GROUP BY device_id, to_version
+            ) AS fu ON fu.device_id = t.id AND fu.to_version = t.old_target
+            LEFT JOIN (
+                SELECT device_id FROM firmware_firmwareupdate WHERE product_id = %s AND status = %s
+            ) AS pu ON pu.device_id = t.id
+            WHERE t.old_target IS NOT NULL
+            GROUP BY t.old_target
+            """,
+            [*params, product.pk, FirmwareUpdate.Status.FAILED, product.pk, FirmwareUpdate.Status.PENDING],
         )
-    )
-    return {
-        row["target_version"]: Rollout(row["target_version"], row["targeted"], row["updated"], row["failed"])
-        for row in rows
-    }
+        return {version: Rollout(version, targeted, updated or 0, failed or 0) for version, targeted, updated, failed in cursor.fetchall()}

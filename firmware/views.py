@@ -107,7 +107,7 @@ def firmware_list(request, product):
 def firmware_progress(request, product):
     """Rollout progress per targeted version; lazily loaded by the list (it reads the whole fleet)."""
     membership = access.membership_for(request.user, product)
-    rollouts = services.rollout_progress(devices=Device.objects.visible_to(membership))
+    rollouts = services.rollout_progress(devices=Device.objects.visible_to(membership), product=membership.product)
     versions = list(Firmware.objects.for_product(membership.product).values_list("version", flat=True))
     context = {
         "membership": membership,

@@ -3,10 +3,11 @@
 import random
 
 import pytest
+from django.db.models import Count, Exists, OuterRef, Q
 
 from devices.models import Device
-from firmware import services
-from firmware.models import Firmware
+from firmware import services, targeting
+from firmware.models import Firmware, FirmwareUpdate
 from groups.models import Group, GroupMembership
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
 
@@ -122,3 +123,40 @@ def test_a_restricted_members_impact_counts_only_the_devices_they_see(personas):
 
     assert visible.total == 2
     assert services.release_impact(firmware=v5, product_default=True).total == 5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_fleet_form_of_the_rule_agrees_with_with_target_on_impacts_and_rollouts(personas, seed):
+    """services' set-based form of the precedence rule against the one annotation of targeting."""
+    rng = random.Random(100 + seed)
+    product = personas.product
+    firmware, groups, devices = random_fleet(product, rng)
+    for device in devices:
+        if rng.random() < 0.3:
+            FirmwareUpdate.objects.create(product=product, device=device, to_version=rng.choice(VERSIONS),
+                                          status=rng.choice(["failed", "succeeded"]))
+        if rng.random() < 0.2:
+            FirmwareUpdate.objects.create(product=product, device=device, to_version=rng.choice(VERSIONS))
+    fleet = Device.objects.filter(product=product)
+
+    for _ in range(6):
+        version = rng.choice(VERSIONS)
+        chosen = [group for group in groups if rng.random() < 0.4]
+        product_default = rng.choice([True, False, None])
+        scenario = services.release_scenario(firmware=firmware[version], groups=chosen, product_default=product_default)
+        assert services.release_impact(firmware=firmware[version], groups=chosen, product_default=product_default) == \
+            targeting.impact(fleet, scenario)
+
+    rollouts = services.rollout_progress(devices=fleet, product=product)
+    for version in VERSIONS:
+        targeted = fleet.with_target().filter(target_version=version)
+        on_target = Q(firmware_version=version)
+        failed_attempt = FirmwareUpdate.objects.filter(device=OuterRef("pk"), to_version=version, status="failed")
+        pending_attempt = FirmwareUpdate.objects.filter(device=OuterRef("pk"), status="pending")
+        expected = targeted.aggregate(
+            targeted=Count("id"),
+            updated=Count("id", filter=on_target),
+            failed=Count("id", filter=~on_target & Q(Exists(failed_attempt)) & ~Q(Exists(pending_attempt))),
+        )
+        rollout = rollouts.get(version) or services.Rollout(version)
+        assert (rollout.targeted, rollout.updated, rollout.failed) == (expected["targeted"], expected["updated"], expected["failed"])
