@@ -183,10 +183,10 @@ def devices_edit_groups(request, product):
                 "Nothing changed: the selected devices were already in those groups."
             )
             if request.htmx:
-                response = HttpResponse(status=204)
-                for event in ("closeModal", "devicesChanged"):
-                    trigger_client_event(response, event)
-                return trigger_client_event(response, "showMessage", message)
+                # closeModal last: it removes the form the events are dispatched on.
+                response = trigger_client_event(HttpResponse(status=204), "devicesChanged")
+                trigger_client_event(response, "showMessage", message)
+                return trigger_client_event(response, "closeModal")
             messages.success(request, message)
             return redirect(context["next"])
         context["impact"] = services.memberships_edit_impact(devices=devices, add=add, remove=remove)

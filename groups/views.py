@@ -41,9 +41,11 @@ def _done(request, *, message: str, events: tuple[str, ...], default_next: str) 
     post redirects back to where the person came from."""
     if request.htmx:
         response = HttpResponse(status=204)
-        for event in ("closeModal", *events):
+        for event in events:
             trigger_client_event(response, event)
-        return trigger_client_event(response, "showMessage", message)
+        trigger_client_event(response, "showMessage", message)
+        # Last: closing the modal removes the form these events are dispatched on.
+        return trigger_client_event(response, "closeModal")
     messages.success(request, message)
     return redirect(_next_url(request, default_next))
 

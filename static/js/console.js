@@ -35,7 +35,10 @@
           },
           no_results: function () { return '<div class="no-results">No matching group</div>'; }
         },
-        onChange: function () { select.dispatchEvent(new Event("change", { bubbles: true })); }
+        // Clear the typed search once a group is picked, ready for the next one.
+        onItemAdd: function () { this.setTextboxValue(""); this.refreshOptions(false); }
+        // Tom Select already fires "change" on the <select> itself: no extra dispatch here, or
+        // every filter change would reach the server twice.
       });
       if (select.hasAttribute("autofocus")) select.tomselect.focus();
     });
