@@ -9,6 +9,7 @@ import logging
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponseNotAllowed, RawPostDataException
+from django.http.multipartparser import MultiPartParserError
 from django.urls import URLPattern
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled
@@ -19,6 +20,7 @@ from console.api_conventions import ApiError, RequestParser, TokenAuth
 from devices import api as devices_api
 from firmware import api as firmware_api
 from groups import api as groups_api
+from groups.models import GROUP_NAME_HINT, GROUP_NAME_RE
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +130,16 @@ def _field_name(loc) -> str:
     return ".".join(names) or "body"
 
 
+PATTERN_HINTS = {
+    GROUP_NAME_RE.pattern: GROUP_NAME_HINT,
+    "^#[0-9a-fA-F]{6}$": "Use a color in the form #rrggbb, for example #22c55e.",
+}
+
+
 def _message(error: dict) -> str:
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern", "")
+        return PATTERN_HINTS.get(pattern, f"Use the format {pattern}.")
     if error.get("type") == "extra_forbidden":
         return "Unknown field."
     if error.get("type") == "missing":
@@ -168,6 +179,11 @@ def on_too_big(request, exc):
 @api.exception_handler(SuspiciousOperation)
 def on_suspicious(request, exc):
     return _respond(request, ApiError(400, "invalid_request", "The request could not be read (too many fields?)."))
+
+
+@api.exception_handler(MultiPartParserError)
+def on_bad_multipart(request, exc):
+    return _respond(request, ApiError(400, "invalid_request", f"The multipart body could not be read: {exc}"))
 
 
 @api.exception_handler(RawPostDataException)

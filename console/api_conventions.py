@@ -208,15 +208,27 @@ def _form_null(value, info: ValidationInfo):
     return value
 
 
-def _no_bool(value):
-    if isinstance(value, bool):
+def _typed_int(value, info: ValidationInfo):
+    """JSON has numbers, so a JSON body must send one; a form body sends digits as text."""
+    request = (info.context or {}).get("request")
+    if isinstance(value, bool) or (not isinstance(value, int) and value is not None and not (request and is_form(request))):
         raise ValueError("Input should be a valid integer")
     return value
 
 
+def _typed_bool(value, info: ValidationInfo):
+    """JSON has true and false; a form body sends them as text (true/false, 1/0)."""
+    request = (info.context or {}).get("request")
+    if not isinstance(value, bool) and value is not None and not (request and is_form(request)):
+        raise ValueError("Input should be a valid boolean")
+    return value
+
+
 NameList = Annotated[list[str], BeforeValidator(_form_list)]
-NullableInt = Annotated[int | None, BeforeValidator(_form_null), BeforeValidator(_no_bool)]
-Int = Annotated[int, BeforeValidator(_no_bool)]
+# Validators run last-listed first: the form's empty value becomes null before the type check.
+NullableInt = Annotated[int | None, BeforeValidator(_typed_int), BeforeValidator(_form_null)]
+Int = Annotated[int, BeforeValidator(_typed_int)]
+Bool = Annotated[bool, BeforeValidator(_typed_bool)]
 
 
 class RequestSchema(Schema):

@@ -7,5 +7,5 @@ from console.api import api, api_not_found
 urlpatterns = [
     path("", api.urls),
     # Anything else under /v1/ (or /oauth/) answers in the API's error shape, not an HTML page.
-    re_path(r"^(?:v1|oauth)(?:/.*)?$", api_not_found),
+    re_path(r"^(?:v1|oauth)(?:/[\s\S]*)?$", api_not_found),
 ]

@@ -18,7 +18,7 @@ class TokenIn(Schema):
     # OAuth clients send more than we use (scope, ...); extra fields are ignored here.
     model_config = ConfigDict(extra="ignore")
 
-    grant_type: str
+    grant_type: str = Field(json_schema_extra={"enum": ["password"]})
     username: str | None = None
     password: str | None = None
     client_id: str | None = None

@@ -15,6 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from console.api_conventions import (
     ApiError,
+    Bool,
     NameList,
     NullableInt,
     RequestSchema,
@@ -90,7 +91,11 @@ def _split_commas(value):
     if isinstance(value, str):
         value = [value]
     if isinstance(value, list):
-        return [part.strip() for item in value for part in (item.split(",") if isinstance(item, str) else [item]) if part != ""]
+        names = []
+        for item in value:
+            # Anything but text is left for validation to refuse.
+            names.extend((part.strip() for part in item.split(",") if part.strip()) if isinstance(item, str) else [item])
+        return names
     return value
 
 
@@ -139,8 +144,8 @@ class BatchOut(Schema):
 class DeviceEdit(RequestSchema):
     groups: NameList | None = Field(None, max_length=MAX_BATCH_IDS, description="Replaces the device's groups.")
     desired_firmware_version: NullableInt = Field(None, ge=1, le=65535, description="Lock to this version; null unlocks.")
-    flash: bool | None = None
-    development: bool | None = None
+    flash: Bool | None = None
+    development: Bool | None = None
     name: str | None = Field(None, max_length=services.NAME_MAX)
     notes: str | None = Field(None, max_length=services.NOTES_MAX)
 

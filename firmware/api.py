@@ -13,6 +13,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from console.api_conventions import (
     ApiError,
+    Bool,
     Int,
     NameList,
     RequestSchema,
@@ -70,9 +71,9 @@ class FirmwareEdit(RequestSchema):
 
 class ReleaseIn(RequestSchema):
     version: Int = Field(ge=1, le=65535)
-    product_default: bool | None = None
+    product_default: Bool | None = None
     groups: NameList | None = Field(None, max_length=1000, description="The complete list of groups; [] unreleases.")
-    intelligent: bool | None = None
+    intelligent: Bool | None = None
 
 
 class ImpactQuery(DeviceFilterParams):

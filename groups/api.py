@@ -34,16 +34,20 @@ class GroupListQuery(Schema):
     name: str | None = Field(None, description="Only groups whose name contains this.")
 
 
+NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+
+
 class GroupCreate(RequestSchema):
-    name: str = Field(description="`^[a-z0-9_-]{1,64}$`, unique in the product.")
+    name: str = Field(pattern=NAME_PATTERN, description="Lowercase letters, digits, - and _; unique in the product.")
     description: str | None = Field(None, max_length=255)
-    color: str | None = Field(None, description="`#rrggbb`; a palette color when absent.")
+    color: str | None = Field(None, pattern=COLOR_PATTERN, description="`#rrggbb`; a palette color when absent.")
 
 
 class GroupEdit(RequestSchema):
-    name: str | None = Field(None, description="A new name (rename).")
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="A new name (rename).")
     description: str | None = Field(None, max_length=255)
-    color: str | None = None
+    color: str | None = Field(None, pattern=COLOR_PATTERN)
 
 
 def group_json(group: Group) -> dict:
