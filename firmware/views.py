@@ -50,9 +50,11 @@ def _done(request, message: str, next_url: str, event: str = "firmwareChanged"):
     """Success: 204 with events for htmx (the dialog closes, interested regions refresh)."""
     if request.htmx:
         response = HttpResponse(status=204)
-        trigger_client_event(response, "closeModal")
+        # Events fire in this order on the form, which closeModal takes out of the document:
+        # domain events first, so that they still bubble up to the regions listening on body.
         trigger_client_event(response, event)
         trigger_client_event(response, "showMessage", {"value": message})
+        trigger_client_event(response, "closeModal")
         return response
     messages.success(request, message)
     return redirect(next_url)
