@@ -137,6 +137,10 @@ def nest_form(data: QueryDict) -> dict:
 def form_data(request: HttpRequest) -> QueryDict:
     """The form fields of any method: Django only parses POST bodies by itself."""
     if request.method == "POST":
+        if not hasattr(request, "_post"):
+            # Read the raw body first: Django cannot give it after parsing a multipart POST, and
+            # JSON-or-form endpoints look at it. Bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
+            request.body  # noqa: B018
         return request.POST
     cached = getattr(request, "_api_form", None)
     if cached is None:
