@@ -42,6 +42,9 @@ def _device_url(product, device) -> str:
 def _dialog(request, template: str, context: dict, *, status: int = 200):
     """A dialog: a `<dialog data-modal>` for htmx, a full page without JavaScript."""
     context["base"] = "firmware/_modal.html" if request.htmx else "firmware/_page.html"
+    if request.htmx and status == 400:
+        # htmx swaps only 2xx responses; the re-rendered dialog carries the errors itself.
+        status = 200
     context.setdefault("nav", "firmware")
     return render(request, template, context, status=status)
 

@@ -57,7 +57,7 @@ def test_a_duplicate_version_shows_the_error_next_to_the_field_and_stores_nothin
 
     response = client.post(URL, form(), headers={"HX-Request": "true"})
 
-    assert response.status_code == 400
+    assert response.status_code == 200
     body = response.content.decode()
     assert 'id="id_version_error"' in body and "Firmware version already exists" in body
     assert Firmware.objects.count() == 1
@@ -69,7 +69,7 @@ def test_an_empty_binary_is_refused_inline(client, personas):
 
     response = client.post(URL, form(binary=binary(b"")), headers={"HX-Request": "true"})
 
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert 'id="id_binary_error"' in response.content.decode()
     assert not Firmware.objects.exists()
 
@@ -80,7 +80,7 @@ def test_a_binary_over_the_limit_is_refused_inline(client, personas, settings):
 
     response = client.post(URL, form(), headers={"HX-Request": "true"})
 
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert "limit" in response.content.decode()
     assert not Firmware.objects.exists()
 
@@ -90,7 +90,7 @@ def test_a_version_out_of_range_is_refused_inline(client, personas):
 
     response = client.post(URL, form(version="70000"), headers={"HX-Request": "true"})
 
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert 'id="id_version_error"' in response.content.decode()
     assert not Firmware.objects.exists()
 
@@ -115,3 +115,15 @@ def test_put_is_not_allowed(client, personas):
     client.force_login(personas.developer)
 
     assert client.put(URL).status_code == 405
+
+
+def test_without_javascript_an_invalid_upload_is_a_400_page_with_the_errors(client, personas):
+    FirmwareFactory(product=personas.product, version=12)
+    client.force_login(personas.developer)
+
+    response = client.post(URL, form())
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "<html" in body and "Firmware version already exists" in body
+    assert Firmware.objects.count() == 1
