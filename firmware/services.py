@@ -15,6 +15,11 @@ Two decisions worth knowing:
   a lock, a development flag) settles it as failed with the reason "superseded"; otherwise a
   pending update stays pending and is offered again. A device's update report of failure marks
   it failed, and its next handshake creates a new pending update (a retry).
+* An *intelligent* release is a flag on the firmware: the device cloud (and simulate_fleet)
+  pushes it to online devices at once instead of waiting for their next handshake. Releasing
+  creates no update rows; rollout progress counts devices by their current target (targeted),
+  of those the ones running it (updated), whose last attempt failed (failed), and the rest
+  (pending).
 """
 
 import hashlib
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from console.models import AuditEvent, Product
@@ -59,7 +64,7 @@ def _clean_version(version) -> int:
 
 
 def _clean_title(title) -> str:
-    title = (title or "").strip() if isinstance(title, str) or title is None else ""
+    title = title.strip() if isinstance(title, str) else ""
     if not title:
         raise ValidationError({"title": ["Give the firmware a title, for example “Battery fix”."]})
     if len(title) > TITLE_MAX:

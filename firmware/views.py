@@ -88,10 +88,14 @@ def firmware_list(request, product):
         .prefetch_related("released_groups")
     )
     counts = services.device_counts(devices=devices)
+    restricted = membership.restricted_group_ids()
     for firmware in versions:
         firmware.device_count = counts.get(firmware.version, 0)
         firmware.is_default = product.default_firmware_id == firmware.id
-        firmware.groups = sorted(firmware.released_groups.all(), key=lambda group: group.name)
+        firmware.groups = sorted(
+            (group for group in firmware.released_groups.all() if restricted is None or group.id in restricted),
+            key=lambda group: group.name,
+        )
         firmware.is_released = firmware.is_default or bool(firmware.groups)
     context = {
         "membership": membership,

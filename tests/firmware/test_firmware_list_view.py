@@ -145,3 +145,16 @@ def test_rollout_progress_without_javascript_is_a_full_page(client, personas):
     body = client.get("/products/acme/firmware/progress/").content.decode()
 
     assert "<html" in body and "Rollout progress" in body
+
+
+def test_a_restricted_member_sees_only_their_groups_tags(client, personas):
+    v3 = FirmwareFactory(product=personas.product, version=3)
+    GroupFactory(product=personas.product, name="secret-customer", released_firmware=v3)
+    personas.restricted_group.released_firmware = v3
+    personas.restricted_group.save(update_fields=["released_firmware"])
+    client.force_login(personas.restricted)
+
+    body = client.get("/products/acme/firmware/").content.decode()
+
+    assert "partner-fleet" in body
+    assert "secret-customer" not in body
