@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, OuterRef
 from django.utils import timezone
 
 from console.models import AuditEvent, Product
@@ -321,15 +321,25 @@ def release_impact(*, firmware: Firmware, groups=None, product_default: bool | N
 
 
 def ever_reported_running(firmware: Firmware) -> bool:
-    """Whether any device of the product has reported running this version (now or before)."""
+    """Whether any device of the product has reported running this version (now or before).
+
+    One statement of three index-backed EXISTS, cheapest first; PostgreSQL stops at the first
+    that holds, so a fleet of a million devices is never scanned.
+    """
     product_id, version = firmware.product_id, firmware.version
-    return Device.objects.filter(product_id=product_id).filter(
-        Q(firmware_version=version)
-        | Exists(FirmwareUpdate.objects.filter(device=OuterRef("pk"), from_version=version))
-        | Exists(
-            FirmwareUpdate.objects.filter(device=OuterRef("pk"), to_version=version, status=FirmwareUpdate.Status.SUCCEEDED)
-        )
-    ).exists()
+    evidence = [
+        Device.objects.filter(product_id=product_id, firmware_version=version),
+        FirmwareUpdate.objects.filter(product_id=product_id, to_version=version, status=FirmwareUpdate.Status.SUCCEEDED),
+        FirmwareUpdate.objects.filter(product_id=product_id, from_version=version),
+    ]
+    parts, params = [], []
+    for queryset in evidence:
+        sql, query_params = queryset.order_by().values("pk")[:1].query.sql_with_params()
+        parts.append(f"EXISTS ({sql})")
+        params.extend(query_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {' OR '.join(parts)}", params)
+        return bool(cursor.fetchone()[0])
 
 
 def release_check(*, firmware: Firmware, groups=None, product_default: bool | None = None) -> None:
