@@ -215,7 +215,9 @@ def _form_null(value, info: ValidationInfo):
 def _typed_int(value, info: ValidationInfo):
     """JSON has numbers, so a JSON body must send one; a form body sends digits as text."""
     request = (info.context or {}).get("request")
-    if isinstance(value, bool) or (not isinstance(value, int) and value is not None and not (request and is_form(request))):
+    if isinstance(value, bool) or (
+        not isinstance(value, int) and value is not None and not (request and is_form(request))
+    ):
         raise ValueError("Input should be a valid integer")
     return value
 
@@ -309,6 +311,5 @@ def refuse_restricted(membership, action: str) -> None:
         raise ApiError(
             403,
             "forbidden",
-            f"Your access to this product is limited to some groups, so you cannot {action}. "
-            "Ask an Administrator.",
+            f"Your access to this product is limited to some groups, so you cannot {action}. Ask an Administrator.",
         )

@@ -94,7 +94,9 @@ def _split_commas(value):
         names = []
         for item in value:
             # Anything but text is left for validation to refuse.
-            names.extend((part.strip() for part in item.split(",") if part.strip()) if isinstance(item, str) else [item])
+            names.extend(
+                (part.strip() for part in item.split(",") if part.strip()) if isinstance(item, str) else [item]
+            )
         return names
     return value
 
@@ -105,8 +107,12 @@ GroupNames = Annotated[list[str], BeforeValidator(_split_commas)]
 class DeviceFilterParams(Schema):
     """The list query parameters that choose devices (shared by the list, batch and impact)."""
 
-    groups: GroupNames | None = Field(None, description="Group names, comma-separated or repeated: devices in any of them.")
-    groups_match: Literal["any", "all"] | None = Field(None, description="*(ours)* `all`: devices in every listed group.")
+    groups: GroupNames | None = Field(
+        None, description="Group names, comma-separated or repeated: devices in any of them."
+    )
+    groups_match: Literal["any", "all"] | None = Field(
+        None, description="*(ours)* `all`: devices in every listed group."
+    )
     deviceId: str | None = Field(None, description="Case-insensitive substring of the device ID.")
     deviceName: str | None = Field(None, description="Case-insensitive substring of the name.")
     serialNumber: str | None = Field(None, description="Case-insensitive substring of the serial number.")
@@ -143,7 +149,9 @@ class BatchOut(Schema):
 
 class DeviceEdit(RequestSchema):
     groups: NameList | None = Field(None, max_length=MAX_BATCH_IDS, description="Replaces the device's groups.")
-    desired_firmware_version: NullableInt = Field(None, ge=1, le=65535, description="Lock to this version; null unlocks.")
+    desired_firmware_version: NullableInt = Field(
+        None, ge=1, le=65535, description="Lock to this version; null unlocks."
+    )
     flash: Bool | None = None
     development: Bool | None = None
     name: str | None = Field(None, max_length=services.NAME_MAX)
@@ -200,14 +208,26 @@ class OkOut(Schema):
 # ---------------------------------------------------------------------------------------------
 # Reading devices
 
-SORT_KEYS = {"deviceName": "name", "deviceId": "device_id", "firmwareVersion": "firmware", "lastConnection": "last_handshake"}
+SORT_KEYS = {
+    "deviceName": "name",
+    "deviceId": "device_id",
+    "firmwareVersion": "firmware",
+    "lastConnection": "last_handshake",
+}
 # DeviceFilter's field names, by API parameter.
-FILTER_FIELDS = {"groups": "groups", "groups_match": "groups_match", "deviceId": "device_id",
-                 "deviceName": "name", "serialNumber": "serial_number"}
+FILTER_FIELDS = {
+    "groups": "groups",
+    "groups_match": "groups_match",
+    "deviceId": "device_id",
+    "deviceName": "name",
+    "serialNumber": "serial_number",
+}
 API_FIELDS = {value: key for key, value in FILTER_FIELDS.items()} | {"sort": "sortAttr"}
 
 
-def device_filter(membership, params: DeviceFilterParams, *, sort: str | None = None, field_prefix: str = "") -> DeviceFilter:
+def device_filter(
+    membership, params: DeviceFilterParams, *, sort: str | None = None, field_prefix: str = ""
+) -> DeviceFilter:
     """The console's DeviceFilter for API list parameters; invalid ones (an unknown group) are a 400."""
     data = QueryDict(mutable=True)
     for name in params.groups or []:
@@ -220,7 +240,10 @@ def device_filter(membership, params: DeviceFilterParams, *, sort: str | None = 
         data["sort"] = sort
     devices = DeviceFilter(data, membership=membership)
     if not devices.is_valid():
-        fields = {f"{field_prefix}{API_FIELDS.get(field, field)}": list(messages) for field, messages in devices.errors.items()}
+        fields = {
+            f"{field_prefix}{API_FIELDS.get(field, field)}": list(messages)
+            for field, messages in devices.errors.items()
+        }
         description = " ".join(message for messages in fields.values() for message in messages)
         raise ApiError(400, "invalid_request", description, fields)
     return devices
@@ -297,7 +320,9 @@ def list_devices(request, product: str, params: Query[DeviceListQuery]):
     }
 
 
-@router.get(PRODUCT + "/devices/{device_id}", response={200: DeviceOut, **error_responses(404)}, summary="Get a product device")
+@router.get(
+    PRODUCT + "/devices/{device_id}", response={200: DeviceOut, **error_responses(404)}, summary="Get a product device"
+)
 def get_device(request, product: str, device_id: str):
     membership = product_membership(request, product)
     device = _device(membership, device_id, with_target=True)
@@ -350,7 +375,9 @@ def update_device(request, product: str, device_id: str, payload: DeviceEdit):
     given = payload.model_fields_set - {"flash"}
     if not given:
         raise ApiError(
-            400, "invalid_request", "Send at least one of groups, desired_firmware_version, development, name and notes.",
+            400,
+            "invalid_request",
+            "Send at least one of groups, desired_firmware_version, development, name and notes.",
             {"body": ["Nothing to change."]},
         )
     for field, expected in NOT_NULL.items():
@@ -385,7 +412,11 @@ def update_device(request, product: str, device_id: str, payload: DeviceEdit):
     return answer
 
 
-@router.put(PRODUCT + "/devices", response={200: BatchOut, **error_responses(403, 404)}, summary="Add and remove groups of many devices")
+@router.put(
+    PRODUCT + "/devices",
+    response={200: BatchOut, **error_responses(403, 404)},
+    summary="Add and remove groups of many devices",
+)
 @transaction.atomic
 def batch_edit_devices(request, product: str, payload: BatchEdit):
     """`devices` (at most 1,000 IDs; any unknown ID rejects the call) or *(ours)* `filter`
@@ -394,7 +425,9 @@ def batch_edit_devices(request, product: str, payload: BatchEdit):
     membership = product_membership(request, product, write=True)
     devices = batch_devices(membership, payload.devices, payload.filter)
     add = _resolve(membership, payload.metadata.add, field="metadata.add", actor=request.user, create_missing=True)
-    remove = _resolve(membership, payload.metadata.remove, field="metadata.remove", actor=request.user, create_missing=False)
+    remove = _resolve(
+        membership, payload.metadata.remove, field="metadata.remove", actor=request.user, create_missing=False
+    )
     updated = group_services.memberships_edit(
         product=membership.product, devices=devices, add=add, remove=remove, actor=request.user
     )
@@ -417,7 +450,9 @@ def batch_devices(membership, device_ids, filter_params, *, field: str = "device
     if unknown:
         shown = ", ".join(unknown)
         raise ApiError(
-            400, "invalid_request", f"Unknown device IDs (nothing was changed): {shown}.",
+            400,
+            "invalid_request",
+            f"Unknown device IDs (nothing was changed): {shown}.",
             {field: [f"Unknown device ID: {raw}" for raw in unknown]},
         )
     return Device.objects.visible_to(membership).filter(device_id__in=wanted)
@@ -430,7 +465,9 @@ IMPORT_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary", "description": "One device ID per line."}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "One device ID per line."}
+                    },
                     "required": ["file"],
                 }
             },
@@ -443,13 +480,17 @@ IMPORT_BODY = {
 def _import_ids(request) -> list:
     if (request.content_type or "").lower() == "multipart/form-data":
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_IMPORT_FILE_BYTES + 64 * 1024:
-            raise ApiError(413, "payload_too_large", f"Send at most {MAX_IMPORT_FILE_BYTES // 1024} KiB of device IDs per call.")
+            raise ApiError(
+                413, "payload_too_large", f"Send at most {MAX_IMPORT_FILE_BYTES // 1024} KiB of device IDs per call."
+            )
         upload = next(iter(request.FILES.values()), None)
         if upload is None:
             fields = form_data(request)
             return [*fields.getlist("ids"), *fields.getlist("ids[]"), *fields.getlist("id")] or _missing_ids()
         if upload.size > MAX_IMPORT_FILE_BYTES:
-            raise ApiError(413, "payload_too_large", f"Send at most {MAX_IMPORT_FILE_BYTES // 1024} KiB of device IDs per call.")
+            raise ApiError(
+                413, "payload_too_large", f"Send at most {MAX_IMPORT_FILE_BYTES // 1024} KiB of device IDs per call."
+            )
         try:
             text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -478,7 +519,8 @@ def _missing_ids(field: str = "ids"):
     raise invalid(field, "Send ids (a list of device IDs), id, or a file with one device ID per line.")
 
 
-@router.post(PRODUCT + "/devices",
+@router.post(
+    PRODUCT + "/devices",
     response={200: ImportOut, **error_responses(403, 404, 413)},
     summary="Import devices into the product",
     openapi_extra=IMPORT_BODY,
@@ -492,14 +534,19 @@ def import_devices(request, product: str):
     return services.devices_import(product=membership.product, ids=ids, actor=request.user)
 
 
-@router.delete(PRODUCT + "/devices/{device_id}", response={204: None, **error_responses(403, 404)}, summary="Remove a device from the product")
+@router.delete(
+    PRODUCT + "/devices/{device_id}",
+    response={204: None, **error_responses(403, 404)},
+    summary="Remove a device from the product",
+)
 def remove_device(request, product: str, device_id: str):
     membership = product_membership(request, product, write=True)
     services.device_remove(device=_device(membership, device_id), actor=request.user)
     return Status(204, None)
 
 
-@router.post(PRODUCT + "/devices/{device_id}/handshake",
+@router.post(
+    PRODUCT + "/devices/{device_id}/handshake",
     response={200: HandshakeOut, **error_responses(403, 404)},
     summary="(ours) A device starts a session",
 )
@@ -515,7 +562,8 @@ def handshake(request, product: str, device_id: str, payload: HandshakeIn):
     return {"update": {"version": firmware.version, "size": firmware.size, "sha256": firmware.sha256, "url": url}}
 
 
-@router.post(PRODUCT + "/devices/{device_id}/update_failed",
+@router.post(
+    PRODUCT + "/devices/{device_id}/update_failed",
     response={200: OkOut, **error_responses(403, 404)},
     summary="(ours) A device reports a failed firmware update",
 )
@@ -526,5 +574,3 @@ def update_failed(request, product: str, device_id: str, payload: UpdateFailedIn
         raise invalid("version", "This field is required.")
     firmware_services.device_update_failed(device=device, version=payload.version, reason=payload.reason)
     return {"ok": True}
-
-

@@ -40,8 +40,13 @@ def device_edit(*, device: Device, name: str | None = None, notes: str | None = 
     device.updated_at = timezone.now()
     device.save(update_fields=[*changes, "updated_at"])
     AuditEvent.record(
-        product=device.product, actor=actor, action="device.edit", obj=device,
-        device_ids=[device.device_id], before=before, after=changes,
+        product=device.product,
+        actor=actor,
+        action="device.edit",
+        obj=device,
+        device_ids=[device.device_id],
+        before=before,
+        after=changes,
     )
     return device
 
@@ -67,7 +72,9 @@ def devices_import(*, product, ids, actor) -> dict:
     nonmember = [device_id for device_id in wanted if device_id in owners and owners[device_id] != product.id]
     new = [device_id for device_id in wanted if device_id not in owners]
     if new:
-        Device.objects.bulk_create([Device(product=product, device_id=device_id) for device_id in new], ignore_conflicts=True)
+        Device.objects.bulk_create(
+            [Device(product=product, device_id=device_id) for device_id in new], ignore_conflicts=True
+        )
         # A concurrent import may have taken some of them; ask which are ours now.
         ours = set(Device.objects.filter(device_id__in=new, product=product).values_list("device_id", flat=True))
         nonmember += [device_id for device_id in new if device_id not in ours]
@@ -87,7 +94,12 @@ def devices_import(*, product, ids, actor) -> dict:
 def device_remove(*, device: Device, actor) -> None:
     """Remove the device from its product: its group memberships and update history go with it."""
     AuditEvent.record(
-        product=device.product, actor=actor, action="device.remove", obj=device, device_ids=[device.device_id],
-        name=device.name, serial_number=device.serial_number,
+        product=device.product,
+        actor=actor,
+        action="device.remove",
+        obj=device,
+        device_ids=[device.device_id],
+        name=device.name,
+        serial_number=device.serial_number,
     )
     device.delete()

@@ -115,7 +115,9 @@ class ImpactOut(Schema):
 
 def _firmware_list(membership):
     """Firmware objects of the product, newest first, in three queries whatever their number."""
-    firmware = list(Firmware.objects.filter(product_id=membership.product_id).select_related("uploaded_by").order_by("-version"))
+    firmware = list(
+        Firmware.objects.filter(product_id=membership.product_id).select_related("uploaded_by").order_by("-version")
+    )
     return _firmware_json(membership, firmware)
 
 
@@ -123,7 +125,9 @@ def _firmware_json(membership, firmware: list[Firmware]) -> list[dict]:
     if not firmware:
         return []
     groups: dict[int, list[str]] = {}
-    released = Group.objects.visible_to(membership).filter(released_firmware__in=[fw.pk for fw in firmware]).order_by("name")
+    released = (
+        Group.objects.visible_to(membership).filter(released_firmware__in=[fw.pk for fw in firmware]).order_by("name")
+    )
     for firmware_id, name in released.values_list("released_firmware_id", "name"):
         groups.setdefault(firmware_id, []).append(name)
     running = services.device_counts(
@@ -150,20 +154,28 @@ def _firmware_json(membership, firmware: list[Firmware]) -> list[dict]:
 
 
 def _firmware(membership, version: int) -> Firmware:
-    firmware = Firmware.objects.filter(product_id=membership.product_id, version=version).select_related("uploaded_by").first()
+    firmware = (
+        Firmware.objects.filter(product_id=membership.product_id, version=version).select_related("uploaded_by").first()
+    )
     if firmware is None:
         raise Http404("No such firmware")
     firmware.product = membership.product
     return firmware
 
 
-@router.get(PRODUCT + "/firmware", response={200: list[FirmwareOut], **error_responses(404)}, summary="List product firmware")
+@router.get(
+    PRODUCT + "/firmware", response={200: list[FirmwareOut], **error_responses(404)}, summary="List product firmware"
+)
 def list_firmware(request, product: str):
     """A JSON array, newest version first."""
     return _firmware_list(product_membership(request, product))
 
 
-@router.get(PRODUCT + "/firmware/{int:version}", response={200: FirmwareOut, **error_responses(404)}, summary="Get product firmware")
+@router.get(
+    PRODUCT + "/firmware/{int:version}",
+    response={200: FirmwareOut, **error_responses(404)},
+    summary="Get product firmware",
+)
 def get_firmware(request, product: str, version: int):
     membership = product_membership(request, product)
     return _firmware_json(membership, [_firmware(membership, version)])[0]
@@ -179,7 +191,8 @@ BINARY_RESPONSE = {
 }
 
 
-@router.get(PRODUCT + "/firmware/{int:version}/binary",
+@router.get(
+    PRODUCT + "/firmware/{int:version}/binary",
     response=error_responses(404),
     summary="Download a firmware binary",
     openapi_extra=BINARY_RESPONSE,
@@ -213,7 +226,11 @@ UPLOAD_BODY = {
                         "version": {"type": "integer", "minimum": 1, "maximum": 65535},
                         "title": {"type": "string", "minLength": 1, "maxLength": 64},
                         "description": {"type": "string"},
-                        "binary": {"type": "string", "format": "binary", "description": "Any file part name is accepted."},
+                        "binary": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "Any file part name is accepted.",
+                        },
                     },
                     "required": ["version", "title", "binary"],
                 }
@@ -226,11 +243,16 @@ UPLOAD_BODY = {
 
 def _too_large() -> ApiError:
     limit = settings.FIRMWARE_MAX_BYTES
-    return ApiError(413, "payload_too_large", f"The binary is larger than the {limit / 1024 / 1024:g} MiB limit.",
-                    {"binary": [f"Use a binary of at most {limit} bytes."]})
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"The binary is larger than the {limit / 1024 / 1024:g} MiB limit.",
+        {"binary": [f"Use a binary of at most {limit} bytes."]},
+    )
 
 
-@router.post(PRODUCT + "/firmware",
+@router.post(
+    PRODUCT + "/firmware",
     response={201: FirmwareOut, **error_responses(403, 404, 413)},
     summary="Upload product firmware",
     openapi_extra=UPLOAD_BODY,
@@ -257,15 +279,23 @@ def upload_firmware(request, product: str):
         raise invalid("binary", "Send exactly one file part (the binary).")
     try:
         firmware = services.firmware_upload(
-            product=membership.product, version=form.version, title=form.title, description=form.description,
-            binary=files[0] if files else None, actor=request.user,
+            product=membership.product,
+            version=form.version,
+            title=form.title,
+            description=form.description,
+            binary=files[0] if files else None,
+            actor=request.user,
         )
     except services.FirmwareTooLarge:
         raise _too_large() from None
     return Status(201, _firmware_json(membership, [_firmware(membership, firmware.version)])[0])
 
 
-@router.put(PRODUCT + "/firmware/release", response={200: FirmwareOut, **error_responses(403, 404)}, summary="Release product firmware")
+@router.put(
+    PRODUCT + "/firmware/release",
+    response={200: FirmwareOut, **error_responses(403, 404)},
+    summary="Release product firmware",
+)
 def release_firmware(request, product: str, payload: ReleaseIn):
     """`groups`, when present, is the complete list of groups the version is released to;
     `product_default` true/false makes it (or stops it being) the default; absent is unchanged."""
@@ -274,14 +304,21 @@ def release_firmware(request, product: str, payload: ReleaseIn):
     firmware = _release_firmware(membership, payload.version, field="version")
     groups = None if payload.groups is None else _named_groups(membership, payload.groups, field="groups")
     firmware = services.firmware_release(
-        firmware=firmware, groups=groups, product_default=payload.product_default,
-        intelligent=payload.intelligent, actor=request.user,
+        firmware=firmware,
+        groups=groups,
+        product_default=payload.product_default,
+        intelligent=payload.intelligent,
+        actor=request.user,
     )
     membership.product.refresh_from_db(fields=["default_firmware"])
     return _firmware_json(membership, [_firmware(membership, firmware.version)])[0]
 
 
-@router.put(PRODUCT + "/firmware/{int:version}", response={200: FirmwareOut, **error_responses(403, 404)}, summary="Edit product firmware")
+@router.put(
+    PRODUCT + "/firmware/{int:version}",
+    response={200: FirmwareOut, **error_responses(403, 404)},
+    summary="Edit product firmware",
+)
 def edit_firmware(request, product: str, version: int, payload: FirmwareEdit):
     membership = product_membership(request, product, write=True)
     refuse_restricted(membership, "edit firmware")
@@ -292,13 +329,19 @@ def edit_firmware(request, product: str, version: int, payload: FirmwareEdit):
     if "title" in given and payload.title is None:
         raise invalid("title", "Give the firmware a title (it cannot be null).")
     services.firmware_edit(
-        firmware=firmware, title=payload.title,
-        description=(payload.description or "") if "description" in given else None, actor=request.user,
+        firmware=firmware,
+        title=payload.title,
+        description=(payload.description or "") if "description" in given else None,
+        actor=request.user,
     )
     return _firmware_json(membership, [_firmware(membership, version)])[0]
 
 
-@router.delete(PRODUCT + "/firmware/{int:version}", response={204: None, **error_responses(403, 404)}, summary="Delete product firmware")
+@router.delete(
+    PRODUCT + "/firmware/{int:version}",
+    response={204: None, **error_responses(403, 404)},
+    summary="Delete product firmware",
+)
 def delete_firmware(request, product: str, version: int):
     """Only a version that was never released can be deleted."""
     membership = product_membership(request, product, write=True)
@@ -327,7 +370,9 @@ def _named_groups(membership, names: list[str], *, field: str) -> list[Group]:
 # Impact previews
 
 
-@router.get(PRODUCT + "/impact", response={200: ImpactOut, **error_responses(404)}, summary="Preview the OTA impact of a change")
+@router.get(
+    PRODUCT + "/impact", response={200: ImpactOut, **error_responses(404)}, summary="Preview the OTA impact of a change"
+)
 def impact(request, product: str, params: Query[ImpactQuery]):
     """`action=edit_groups_for_firmware&firmware_version=N[&groups=a,b][&product_default=...]`:
     devices a release call would target for an update (omitting `groups` simulates `[]`).
@@ -342,7 +387,9 @@ def impact(request, product: str, params: Query[ImpactQuery]):
         groups = _named_groups(membership, params.groups or [], field="groups")
         restricted = membership.restricted_group_ids() is not None
         result = services.release_impact(
-            firmware=firmware, groups=groups, product_default=params.product_default,
+            firmware=firmware,
+            groups=groups,
+            product_default=params.product_default,
             devices=visible if restricted else None,
         ).as_json()
         del result["by_target_version"]

@@ -86,13 +86,16 @@ def list_groups(request, product: str, filters: Query[GroupListQuery]):
     return {"groups": [group_json(group) for group in groups]}
 
 
-@router.get(PRODUCT + "/groups/{name}", response={200: GroupEnvelope, **error_responses(404)}, summary="Get a device group")
+@router.get(
+    PRODUCT + "/groups/{name}", response={200: GroupEnvelope, **error_responses(404)}, summary="Get a device group"
+)
 def get_group(request, product: str, name: str):
     membership = product_membership(request, product)
     return {"group": group_json(_group(membership, name))}
 
 
-@router.post(PRODUCT + "/groups", response={201: GroupEnvelope, **error_responses(403, 404)}, summary="Create a device group"
+@router.post(
+    PRODUCT + "/groups", response={201: GroupEnvelope, **error_responses(403, 404)}, summary="Create a device group"
 )
 def create_group(request, product: str, payload: GroupCreate):
     membership = product_membership(request, product, write=True)
@@ -107,7 +110,11 @@ def create_group(request, product: str, payload: GroupCreate):
     return Status(201, {"group": group_json(_group(membership, group.name))})
 
 
-@router.put(PRODUCT + "/groups/{name}", response={200: GroupEnvelope, **error_responses(403, 404)}, summary="Edit a device group")
+@router.put(
+    PRODUCT + "/groups/{name}",
+    response={200: GroupEnvelope, **error_responses(403, 404)},
+    summary="Edit a device group",
+)
 def edit_group(request, product: str, name: str, payload: GroupEdit):
     membership = product_membership(request, product, write=True)
     group = _group(membership, name)
@@ -124,7 +131,9 @@ def edit_group(request, product: str, name: str, payload: GroupEdit):
     return {"group": group_json(_group(membership, group.name))}
 
 
-@router.delete(PRODUCT + "/groups/{name}", response={204: None, **error_responses(403, 404)}, summary="Delete a device group")
+@router.delete(
+    PRODUCT + "/groups/{name}", response={204: None, **error_responses(403, 404)}, summary="Delete a device group"
+)
 def delete_group(request, product: str, name: str):
     membership = product_membership(request, product, write=True)
     refuse_restricted(membership, "delete groups")

@@ -18,8 +18,14 @@ GROUPS = "/v1/products/acme/groups"
 
 
 def _token_form(username="developer", password=PASSWORD, **extra):
-    return {"grant_type": "password", "username": username, "password": password,
-            "client_id": "particle-api", "client_secret": "particle-api", **extra}
+    return {
+        "grant_type": "password",
+        "username": username,
+        "password": password,
+        "client_id": "particle-api",
+        "client_secret": "particle-api",
+        **extra,
+    }
 
 
 def test_a_password_grant_form_returns_a_bearer_token_stored_only_as_a_hash(personas, client):
@@ -159,8 +165,9 @@ def test_writes_need_no_csrf_token(personas):
     _token, raw, _ = AccessToken.issue(user=personas.developer)
     client = Client(enforce_csrf_checks=True)
 
-    response = client.post(GROUPS, json.dumps({"name": "europe"}), content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = client.post(
+        GROUPS, json.dumps({"name": "europe"}), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
 
     assert response.status_code == 201
 
@@ -224,3 +231,30 @@ def test_a_docs_page_is_served(client):
 
     assert response.status_code == 200
     assert b"/v1/openapi.json" in response.content
+
+
+def test_an_oversize_json_body_is_a_413_and_stores_nothing(personas, api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    response = api("developer").post(GROUPS, {"name": "europe", "description": "d" * 2000})
+
+    assert response.status_code == 413
+    assert error_of(response)["error"] == "payload_too_large"
+    assert not personas.product.groups.filter(name="europe").exists()
+
+
+def test_a_nul_character_in_the_path_is_a_400(api):
+    response = api("viewer").get("/v1/products/acme/groups/eu%00rope")
+    assert response.status_code == 400
+
+
+def test_text_that_is_not_valid_unicode_is_a_400_naming_the_field(personas, api):
+    response = api("developer").raw_body("POST", GROUPS, '{"name": "eu", "description": "\\ud800"}', "application/json")
+
+    assert response.status_code == 400
+    assert "description" in error_of(response)["fields"]
+
+
+def test_a_multipart_body_without_a_boundary_is_a_400(api):
+    response = api("developer").raw_body("POST", "/v1/products/acme/firmware", b"x", "multipart/form-data")
+    assert response.status_code == 400

@@ -25,8 +25,15 @@ def _groups_of(device) -> list[str]:
 
 def test_the_list_answers_devices_customers_and_meta_in_particles_shape(personas, api):
     seen = timezone.now().replace(microsecond=123456)
-    device = DeviceFactory(product=personas.product, name="van-1", serial_number="SN-1", firmware_version=2,
-                           last_handshake_at=seen, online=True, notes="n")
+    device = DeviceFactory(
+        product=personas.product,
+        name="van-1",
+        serial_number="SN-1",
+        firmware_version=2,
+        last_handshake_at=seen,
+        online=True,
+        notes="n",
+    )
     GroupFactory(product=personas.product, name="europe", devices=[device])
     GroupFactory(product=personas.product, name="beta", devices=[device])
     DeviceFactory(product=personas.other_product)
@@ -37,15 +44,27 @@ def test_the_list_answers_devices_customers_and_meta_in_particles_shape(personas
     body = response.json()
     assert body["customers"] == []
     assert body["meta"] == {"page": 1, "per_page": 25, "total_pages": 1, "total": 1}
-    assert body["devices"] == [{
-        "id": device.device_id, "name": "van-1", "serial_number": "SN-1", "product_id": personas.product.id,
-        "platform_id": 12, "online": True,
-        "last_handshake_at": seen.strftime("%Y-%m-%dT%H:%M:%S.123Z"),
-        "last_heard": seen.strftime("%Y-%m-%dT%H:%M:%S.123Z"),
-        "groups": ["beta", "europe"], "firmware_version": 2, "desired_firmware_version": None,
-        "targeted_firmware_release_version": None, "development": False, "quarantined": False, "denied": False,
-        "notes": "n", "firmware_target_reason": {"rule": "none", "group": None},
-    }]
+    assert body["devices"] == [
+        {
+            "id": device.device_id,
+            "name": "van-1",
+            "serial_number": "SN-1",
+            "product_id": personas.product.id,
+            "platform_id": 12,
+            "online": True,
+            "last_handshake_at": seen.strftime("%Y-%m-%dT%H:%M:%S.123Z"),
+            "last_heard": seen.strftime("%Y-%m-%dT%H:%M:%S.123Z"),
+            "groups": ["beta", "europe"],
+            "firmware_version": 2,
+            "desired_firmware_version": None,
+            "targeted_firmware_release_version": None,
+            "development": False,
+            "quarantined": False,
+            "denied": False,
+            "notes": "n",
+            "firmware_target_reason": {"rule": "none", "group": None},
+        }
+    ]
 
 
 def test_the_list_filters_by_any_of_the_groups_or_all_of_them(personas, api):
@@ -191,17 +210,29 @@ def test_updating_name_notes_development_lock_and_groups_stores_them_in_one_call
     FirmwareFactory(product=personas.product, version=3)
     GroupFactory(product=personas.product, name="old", devices=[device])
 
-    response = api("developer").put(f"{DEVICES}/{device.device_id}", {
-        "name": "van-9", "notes": "spare", "development": True, "desired_firmware_version": 3, "flash": False,
-        "groups": ["europe", "partner-fleet"],
-    })
+    response = api("developer").put(
+        f"{DEVICES}/{device.device_id}",
+        {
+            "name": "van-9",
+            "notes": "spare",
+            "development": True,
+            "desired_firmware_version": 3,
+            "flash": False,
+            "groups": ["europe", "partner-fleet"],
+        },
+    )
 
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"id", "updated_at", "name", "notes", "development", "desired_firmware_version", "groups"}
     assert body["groups"] == ["europe", "partner-fleet"]
     device.refresh_from_db()
-    assert (device.name, device.notes, device.development, device.desired_firmware_version) == ("van-9", "spare", True, 3)
+    assert (device.name, device.notes, device.development, device.desired_firmware_version) == (
+        "van-9",
+        "spare",
+        True,
+        3,
+    )
     assert _groups_of(device) == ["europe", "partner-fleet"]
     assert Group.objects.filter(product=personas.product, name="europe").exists()
     assert body["updated_at"].endswith("Z")
@@ -213,8 +244,11 @@ def test_null_unlocks_and_the_answer_holds_only_what_was_set(personas, api):
 
     response = api("developer").put(f"{DEVICES}/{device.device_id}", {"desired_firmware_version": None})
 
-    assert response.json() == {"id": device.device_id, "updated_at": response.json()["updated_at"],
-                               "desired_firmware_version": None}
+    assert response.json() == {
+        "id": device.device_id,
+        "updated_at": response.json()["updated_at"],
+        "desired_firmware_version": None,
+    }
     device.refresh_from_db()
     assert device.desired_firmware_version is None
 
@@ -222,8 +256,9 @@ def test_null_unlocks_and_the_answer_holds_only_what_was_set(personas, api):
 def test_an_update_can_be_form_encoded_with_qs_style_lists(personas, api):
     device = DeviceFactory(product=personas.product)
 
-    response = api("developer").form("PUT", f"{DEVICES}/{device.device_id}",
-                                     "groups[0]=europe&groups[1]=beta&development=true&name=form")
+    response = api("developer").form(
+        "PUT", f"{DEVICES}/{device.device_id}", "groups[0]=europe&groups[1]=beta&development=true&name=form"
+    )
 
     assert response.status_code == 200
     device.refresh_from_db()
@@ -257,8 +292,7 @@ def test_an_empty_groups_list_removes_every_group(personas, api):
 def test_an_invalid_update_is_a_400_naming_the_field_and_changes_nothing(personas, api, body, field):
     device = DeviceFactory(product=personas.product, name="before")
 
-    response = api("developer").put(f"{DEVICES}/{device.device_id}", {"notes": "changed", **body}
-                                    if body else {})
+    response = api("developer").put(f"{DEVICES}/{device.device_id}", {"notes": "changed", **body} if body else {})
 
     assert response.status_code == 400
     assert field in error_of(response)["fields"]
@@ -270,8 +304,9 @@ def test_an_invalid_update_is_a_400_naming_the_field_and_changes_nothing(persona
 def test_a_failing_lock_rolls_back_the_rename_made_in_the_same_call(personas, api):
     device = DeviceFactory(product=personas.product, name="before")
 
-    response = api("developer").put(f"{DEVICES}/{device.device_id}",
-                                    {"name": "after", "groups": ["new-group"], "desired_firmware_version": 42})
+    response = api("developer").put(
+        f"{DEVICES}/{device.device_id}", {"name": "after", "groups": ["new-group"], "desired_firmware_version": 42}
+    )
 
     assert response.status_code == 400
     device.refresh_from_db()
@@ -316,10 +351,14 @@ def test_a_batch_adds_and_removes_groups_of_listed_devices(personas, api):
     devices = [DeviceFactory(product=personas.product) for _ in range(3)]
     GroupFactory(product=personas.product, name="old", devices=devices[:1])
 
-    response = api("developer").put(DEVICES, {
-        "action": "groups", "devices": [device.device_id.upper() for device in devices],
-        "metadata": {"add": ["europe"], "remove": ["old"]},
-    })
+    response = api("developer").put(
+        DEVICES,
+        {
+            "action": "groups",
+            "devices": [device.device_id.upper() for device in devices],
+            "metadata": {"add": ["europe"], "remove": ["old"]},
+        },
+    )
 
     assert response.status_code == 200
     assert response.json() == {"ok": True, "updated": 3}
@@ -333,9 +372,14 @@ def test_a_batch_by_filter_changes_every_matching_device(personas, api):
     untouched = DeviceFactory(product=personas.product)
     GroupFactory(product=personas.product, name="europe", devices=tagged)
 
-    response = api("developer").put(DEVICES, {
-        "action": "groups", "filter": {"groups": "europe"}, "metadata": {"add": ["beta"]},
-    })
+    response = api("developer").put(
+        DEVICES,
+        {
+            "action": "groups",
+            "filter": {"groups": "europe"},
+            "metadata": {"add": ["beta"]},
+        },
+    )
 
     assert response.json() == {"ok": True, "updated": 4}
     assert GroupMembership.objects.filter(group__name="beta").count() == 4
@@ -346,10 +390,14 @@ def test_a_batch_with_an_unknown_device_lists_it_and_changes_nothing(personas, a
     mine = DeviceFactory(product=personas.product)
     theirs = DeviceFactory(product=personas.other_product)
 
-    response = api("developer").put(DEVICES, {
-        "action": "groups", "devices": [mine.device_id, theirs.device_id, "nonsense"],
-        "metadata": {"add": ["europe"]},
-    })
+    response = api("developer").put(
+        DEVICES,
+        {
+            "action": "groups",
+            "devices": [mine.device_id, theirs.device_id, "nonsense"],
+            "metadata": {"add": ["europe"]},
+        },
+    )
 
     assert response.status_code == 400
     body = error_of(response)
@@ -391,7 +439,11 @@ def test_a_batch_takes_the_same_queries_for_3_or_300_devices(personas, api, djan
     client = api("developer")
 
     for devices in (few, many):
-        body = {"action": "groups", "devices": [d.device_id for d in devices], "metadata": {"add": ["europe"], "remove": ["old"]}}
+        body = {
+            "action": "groups",
+            "devices": [d.device_id for d in devices],
+            "metadata": {"add": ["europe"], "remove": ["old"]},
+        }
         # token, membership, restricted groups, known ids, two groups_resolve, lock groups,
         # insert, delete, audit ids, audit event, and the savepoints of the nested atomics
         with django_assert_num_queries(19):
@@ -407,13 +459,17 @@ def test_a_batch_by_filter_takes_the_same_queries_whatever_matches(personas, api
     for source in ("beta", "europe"):
         # as above, with the filter's group lookup and a created group instead of known ids
         with django_assert_num_queries(23):
-            client.put(DEVICES, {"action": "groups", "filter": {"groups": source}, "metadata": {"add": [f"to-{source}"]}})
+            client.put(
+                DEVICES, {"action": "groups", "filter": {"groups": source}, "metadata": {"add": [f"to-{source}"]}}
+            )
     assert GroupMembership.objects.filter(group__name="to-europe").count() == 200
 
 
 def test_a_view_only_token_cannot_batch_edit(personas, api):
     device = DeviceFactory(product=personas.product)
-    response = api("support").put(DEVICES, {"action": "groups", "devices": [device.device_id], "metadata": {"add": ["x"]}})
+    response = api("support").put(
+        DEVICES, {"action": "groups", "devices": [device.device_id], "metadata": {"add": ["x"]}}
+    )
     assert response.status_code == 403
     assert _groups_of(device) == []
 
@@ -424,8 +480,12 @@ def test_a_restricted_member_batches_only_their_devices_and_groups(personas, api
     GroupFactory(product=personas.product, name="europe")
     client = api("restricted")
 
-    outside_call = client.put(DEVICES, {"action": "groups", "devices": [outside.device_id], "metadata": {"add": ["partner-fleet"]}})
-    foreign_group = client.put(DEVICES, {"action": "groups", "devices": [inside.device_id], "metadata": {"add": ["europe"]}})
+    outside_call = client.put(
+        DEVICES, {"action": "groups", "devices": [outside.device_id], "metadata": {"add": ["partner-fleet"]}}
+    )
+    foreign_group = client.put(
+        DEVICES, {"action": "groups", "devices": [inside.device_id], "metadata": {"add": ["europe"]}}
+    )
     by_filter = client.put(DEVICES, {"action": "groups", "filter": {}, "metadata": {"remove": ["partner-fleet"]}})
 
     assert outside_call.status_code == 400
@@ -446,8 +506,11 @@ def test_importing_ids_adds_new_devices_and_sorts_the_rest(personas, api):
 
     assert response.status_code == 200
     assert response.json() == {
-        "updated": 1, "updatedDeviceIds": [new.lower()], "existingDeviceIds": [existing.device_id],
-        "invalidDeviceIds": ["short"], "nonmemberDeviceIds": [theirs.device_id],
+        "updated": 1,
+        "updatedDeviceIds": [new.lower()],
+        "existingDeviceIds": [existing.device_id],
+        "invalidDeviceIds": ["short"],
+        "nonmemberDeviceIds": [theirs.device_id],
     }
     assert Device.objects.get(device_id=new.lower()).product == personas.product
     assert Device.objects.get(device_id=theirs.device_id).product == personas.other_product

@@ -33,10 +33,28 @@ def test_uploading_stores_the_binary_with_its_digest_and_answers_201(personas, a
 
     assert response.status_code == 201
     body = response.json()
-    assert {key: body[key] for key in ("version", "title", "description", "size", "product_default", "groups",
-                                      "intelligent", "uploaded_by", "device_count")} == {
-        "version": 7, "title": "Door fix", "description": "Fixes the door", "size": len(BINARY),
-        "product_default": False, "groups": [], "intelligent": False, "uploaded_by": {"username": "developer"},
+    assert {
+        key: body[key]
+        for key in (
+            "version",
+            "title",
+            "description",
+            "size",
+            "product_default",
+            "groups",
+            "intelligent",
+            "uploaded_by",
+            "device_count",
+        )
+    } == {
+        "version": 7,
+        "title": "Door fix",
+        "description": "Fixes the door",
+        "size": len(BINARY),
+        "product_default": False,
+        "groups": [],
+        "intelligent": False,
+        "uploaded_by": {"username": "developer"},
         "device_count": 0,
     }
     firmware = Firmware.objects.get(product=personas.product, version=7)
@@ -103,8 +121,9 @@ def test_view_only_and_restricted_tokens_cannot_upload(personas, api):
 
 
 def test_uploading_to_another_product_is_404(personas, api):
-    response = api("admin").multipart("/v1/products/other/firmware", {
-        "version": "7", "title": "x", "file": SimpleUploadedFile("f.bin", BINARY)})
+    response = api("admin").multipart(
+        "/v1/products/other/firmware", {"version": "7", "title": "x", "file": SimpleUploadedFile("f.bin", BINARY)}
+    )
     assert response.status_code == 404
     assert not Firmware.objects.exists()
 
@@ -113,7 +132,10 @@ def test_uploading_to_another_product_is_404(personas, api):
 
 
 def test_the_list_is_an_array_newest_first_with_groups_default_and_running_counts(personas, api):
-    old, new = FirmwareFactory(product=personas.product, version=2), FirmwareFactory(product=personas.product, version=5)
+    old, new = (
+        FirmwareFactory(product=personas.product, version=2),
+        FirmwareFactory(product=personas.product, version=5),
+    )
     GroupFactory(product=personas.product, name="europe", released_firmware=new)
     personas.product.default_firmware = old
     personas.product.save()
@@ -183,8 +205,16 @@ def test_editing_changes_title_and_description(personas, api):
     assert AuditEvent.objects.filter(action="firmware.edit").count() == 1
 
 
-@pytest.mark.parametrize(("body", "field"), [({}, "body"), ({"title": ""}, "title"), ({"title": None}, "title"),
-                                             ({"title": "t" * 65}, "title"), ({"name": "x"}, "name")])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "body"),
+        ({"title": ""}, "title"),
+        ({"title": None}, "title"),
+        ({"title": "t" * 65}, "title"),
+        ({"name": "x"}, "name"),
+    ],
+)
 def test_an_invalid_edit_is_a_400_and_changes_nothing(personas, api, body, field):
     FirmwareFactory(product=personas.product, version=3, title="Old")
     response = api("developer").put(f"{FIRMWARE}/3", body)
@@ -234,8 +264,9 @@ def test_releasing_to_groups_and_as_default_stores_both(personas, api):
     firmware = _proven(personas.product, 4)
     GroupFactory(product=personas.product, name="europe")
 
-    response = api("developer").put(f"{FIRMWARE}/release",
-                                    {"version": 4, "groups": ["europe"], "product_default": True, "intelligent": True})
+    response = api("developer").put(
+        f"{FIRMWARE}/release", {"version": 4, "groups": ["europe"], "product_default": True, "intelligent": True}
+    )
 
     assert response.status_code == 200
     assert (response.json()["groups"], response.json()["product_default"]) == (["europe"], True)
@@ -264,7 +295,9 @@ def test_a_release_can_be_form_encoded_with_a_groups_list(personas, api):
 
     assert response.status_code == 200
     assert sorted(Group.objects.filter(released_firmware__version=4).values_list("name", flat=True)) == [
-        "europe", "partner-fleet"]
+        "europe",
+        "partner-fleet",
+    ]
 
 
 def test_a_version_no_device_has_run_cannot_be_released(personas, api):
@@ -320,25 +353,37 @@ def test_the_release_impact_counts_devices_by_the_version_they_run(personas, api
     devices = [DeviceFactory(product=personas.product, firmware_version=v) for v in (1, 1, 2, None, 4)]
     GroupFactory(product=personas.product, name="europe", devices=devices)
 
-    response = api("viewer").get("/v1/products/acme/impact", {
-        "action": "edit_groups_for_firmware", "firmware_version": 4, "groups": "europe"})
+    response = api("viewer").get(
+        "/v1/products/acme/impact", {"action": "edit_groups_for_firmware", "firmware_version": 4, "groups": "europe"}
+    )
 
     assert response.status_code == 200
-    assert response.json() == {"devices": {"firmware_update": {"total": 4, "by_version": [
-        {"version": 2, "total": 1}, {"version": 1, "total": 2}, {"version": None, "total": 1}]}}}
+    assert response.json() == {
+        "devices": {
+            "firmware_update": {
+                "total": 4,
+                "by_version": [{"version": 2, "total": 1}, {"version": 1, "total": 2}, {"version": None, "total": 1}],
+            }
+        }
+    }
 
 
 def test_omitting_groups_simulates_unreleasing_from_every_group(personas, api):
     firmware = _proven(personas.product, 4)
     personas.product.default_firmware = _proven(personas.product, 2)
     personas.product.save()
-    GroupFactory(product=personas.product, name="europe", released_firmware=firmware,
-                 devices=[DeviceFactory(product=personas.product, firmware_version=1)])
+    GroupFactory(
+        product=personas.product,
+        name="europe",
+        released_firmware=firmware,
+        devices=[DeviceFactory(product=personas.product, firmware_version=1)],
+    )
     client = api("viewer")
 
     omitted = client.get("/v1/products/acme/impact", {"action": "edit_groups_for_firmware", "firmware_version": 4})
-    kept = client.get("/v1/products/acme/impact", {"action": "edit_groups_for_firmware", "firmware_version": 4,
-                                                    "groups": "europe"})
+    kept = client.get(
+        "/v1/products/acme/impact", {"action": "edit_groups_for_firmware", "firmware_version": 4, "groups": "europe"}
+    )
 
     # Without its group release the device falls back to the default, v2.
     assert omitted.json() == {"devices": {"firmware_update": {"total": 1, "by_version": [{"version": 1, "total": 1}]}}}
@@ -351,11 +396,20 @@ def test_the_group_edit_impact_previews_a_batch_with_target_versions(personas, a
     devices = [DeviceFactory(product=personas.product, firmware_version=1) for _ in range(3)]
     ids = ",".join(device.device_id for device in devices[:2])
 
-    by_ids = api("viewer").get("/v1/products/acme/impact", {"action": "edit_device_groups", "devices": ids, "add": "europe"})
+    by_ids = api("viewer").get(
+        "/v1/products/acme/impact", {"action": "edit_device_groups", "devices": ids, "add": "europe"}
+    )
     by_filter = api("viewer").get("/v1/products/acme/impact", {"action": "edit_device_groups", "add": "europe,new-one"})
 
-    assert by_ids.json() == {"devices": {"firmware_update": {
-        "total": 2, "by_version": [{"version": 1, "total": 2}], "by_target_version": [{"version": 4, "total": 2}]}}}
+    assert by_ids.json() == {
+        "devices": {
+            "firmware_update": {
+                "total": 2,
+                "by_version": [{"version": 1, "total": 2}],
+                "by_target_version": [{"version": 4, "total": 2}],
+            }
+        }
+    }
     assert by_filter.json()["devices"]["firmware_update"]["total"] == 3
     assert not Group.objects.filter(name="new-one").exists()
 
@@ -368,7 +422,10 @@ def test_the_group_edit_impact_previews_a_batch_with_target_versions(personas, a
         ({"action": "edit_groups_for_firmware"}, "firmware_version"),
         ({"action": "edit_groups_for_firmware", "firmware_version": 9}, "firmware_version"),
         ({"action": "edit_groups_for_firmware", "firmware_version": 4, "groups": "nowhere"}, "groups"),
-        ({"action": "edit_groups_for_firmware", "firmware_version": 4, "product_default": "perhaps"}, "product_default"),
+        (
+            {"action": "edit_groups_for_firmware", "firmware_version": 4, "product_default": "perhaps"},
+            "product_default",
+        ),
         ({"action": "edit_device_groups", "devices": "f" * 24}, "devices"),
         ({"action": "edit_device_groups", "remove": "nowhere"}, "remove"),
         ({"action": "edit_device_groups", "groups": "nowhere"}, "groups"),
@@ -383,7 +440,9 @@ def test_invalid_impact_parameters_are_a_400_naming_them(personas, api, params, 
 
 def test_the_impact_of_another_product_is_404(personas, api):
     _proven(personas.other_product, 4)
-    response = api("admin").get("/v1/products/other/impact", {"action": "edit_groups_for_firmware", "firmware_version": 4})
+    response = api("admin").get(
+        "/v1/products/other/impact", {"action": "edit_groups_for_firmware", "firmware_version": 4}
+    )
     assert response.status_code == 404
 
 
@@ -416,7 +475,10 @@ def test_a_handshake_records_the_version_and_offers_the_target(personas, api):
     assert response.status_code == 200
     update = response.json()["update"]
     assert {key: update[key] for key in ("version", "size", "sha256")} == {
-        "version": 4, "size": firmware.size, "sha256": firmware.sha256}
+        "version": 4,
+        "size": firmware.size,
+        "sha256": firmware.sha256,
+    }
     assert update["url"].endswith(f"/v1/products/{personas.product.id}/firmware/4/binary")
     device.refresh_from_db()
     assert (device.firmware_version, device.online) == (2, True)
@@ -444,16 +506,24 @@ def test_a_failed_update_is_recorded(personas, api):
     client = api("developer")
     _handshake(client, device, 2)
 
-    response = client.post(f"/v1/products/acme/devices/{device.device_id}/update_failed",
-                           {"version": 4, "reason": "flash write error"})
+    response = client.post(
+        f"/v1/products/acme/devices/{device.device_id}/update_failed", {"version": 4, "reason": "flash write error"}
+    )
 
     assert response.status_code == 200
     update = FirmwareUpdate.objects.get(device=device)
     assert (update.status, update.reason) == (FirmwareUpdate.Status.FAILED, "flash write error")
 
 
-@pytest.mark.parametrize(("body", "field"), [({"version": 4}, "version"), ({}, "version"),
-                                             ({"version": "x"}, "version"), ({"version": 4, "reason": "r" * 256}, "reason")])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"version": 4}, "version"),
+        ({}, "version"),
+        ({"version": "x"}, "version"),
+        ({"version": 4, "reason": "r" * 256}, "reason"),
+    ],
+)
 def test_an_invalid_update_failure_is_a_400(personas, api, body, field):
     device = DeviceFactory(product=personas.product)
     response = api("developer").post(f"/v1/products/acme/devices/{device.device_id}/update_failed", body)

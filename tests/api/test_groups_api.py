@@ -18,17 +18,25 @@ GROUPS = "/v1/products/acme/groups"
 def test_the_list_gives_every_group_sorted_with_counts_and_released_version(personas, api):
     devices = [DeviceFactory(product=personas.product) for _ in range(3)]
     firmware = FirmwareFactory(product=personas.product, version=4)
-    GroupFactory(product=personas.product, name="europe", description="EU", color="#22c55e",
-                 devices=devices, released_firmware=firmware)
+    GroupFactory(
+        product=personas.product,
+        name="europe",
+        description="EU",
+        color="#22c55e",
+        devices=devices,
+        released_firmware=firmware,
+    )
     GroupFactory(product=personas.other_product, name="elsewhere")
 
     response = api("viewer").get(GROUPS)
 
     assert response.status_code == 200
-    assert response.json() == {"groups": [
-        {"name": "europe", "description": "EU", "color": "#22c55e", "fw_version": 4, "device_count": 3},
-        {"name": "partner-fleet", "description": "", "color": "#0ea5e9", "fw_version": None, "device_count": 0},
-    ]}
+    assert response.json() == {
+        "groups": [
+            {"name": "europe", "description": "EU", "color": "#22c55e", "fw_version": 4, "device_count": 3},
+            {"name": "partner-fleet", "description": "", "color": "#0ea5e9", "fw_version": None, "device_count": 0},
+        ]
+    }
 
 
 def test_the_list_filters_by_name_substring(personas, api):
@@ -40,13 +48,15 @@ def test_the_list_filters_by_name_substring(personas, api):
     assert [group["name"] for group in response.json()["groups"]] == ["europe-beta"]
 
 
-def test_the_list_takes_the_same_number_of_queries_whatever_the_number_of_groups(personas, api, django_assert_num_queries):
+def test_the_list_takes_the_same_number_of_queries_whatever_the_number_of_groups(
+    personas, api, django_assert_num_queries
+):
     client = api("viewer")
-    for n in range(3):
+    for _ in range(3):
         GroupFactory(product=personas.product, devices=[DeviceFactory(product=personas.product)])
     with django_assert_num_queries(4):
         assert len(client.get(GROUPS).json()["groups"]) == 4
-    for n in range(20):
+    for _ in range(20):
         GroupFactory(product=personas.product)
     with django_assert_num_queries(4):
         assert len(client.get(GROUPS).json()["groups"]) == 24
@@ -100,8 +110,15 @@ def test_creating_a_group_stores_it_and_answers_201(personas, api):
     response = api("developer").post(GROUPS, {"name": "europe", "description": "EU fleet", "color": "#22C55E"})
 
     assert response.status_code == 201
-    assert response.json() == {"group": {"name": "europe", "description": "EU fleet", "color": "#22c55e",
-                                         "fw_version": None, "device_count": 0}}
+    assert response.json() == {
+        "group": {
+            "name": "europe",
+            "description": "EU fleet",
+            "color": "#22c55e",
+            "fw_version": None,
+            "device_count": 0,
+        }
+    }
     group = Group.objects.get(product=personas.product, name="europe")
     assert (group.description, group.color) == ("EU fleet", "#22c55e")
     assert AuditEvent.objects.get(action="group.create").token is not None

@@ -13,24 +13,28 @@ from django.core.cache import cache
 from console.models import AccessToken
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory, make_personas
 
-CHECKS = ",".join([
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_headers_conformance",
-    "response_schema_conformance",
-    "negative_data_rejection",
-    "missing_required_header",
-    "unsupported_method",
-    "use_after_free",
-    "ignored_auth",
-])
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+        "missing_required_header",
+        "unsupported_method",
+        "use_after_free",
+        "ignored_auth",
+    ]
+)
 # Not run: positive_data_acceptance (API.md answers 400 to schema-valid bodies that break a
 # rule the schema cannot state, e.g. an unknown firmware version) and ensure_resource_availability
 # (it reads the ids sent to the device import as created resources).
 
 
-def test_schemathesis_finds_no_server_error_and_every_response_matches_the_schema(transactional_db, live_server, tmp_path):
+def test_schemathesis_finds_no_server_error_and_every_response_matches_the_schema(
+    transactional_db, live_server, tmp_path
+):
     cache.clear()
     personas = make_personas()
     devices = [DeviceFactory(product=personas.product, firmware_version=3) for _ in range(4)]
@@ -42,19 +46,34 @@ def test_schemathesis_finds_no_server_error_and_every_response_matches_the_schem
 
     run = subprocess.run(
         [
-            sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(config),
+            "run",
             f"{live_server.url}/v1/openapi.json",
-            "--header", f"Authorization: Bearer {raw}",
+            "--header",
+            f"Authorization: Bearer {raw}",
             # Revoking the token would end the run; tests/api/test_auth.py covers it.
-            "--exclude-path", "/v1/access_tokens/current",
-            "--checks", CHECKS,
-            "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "20"),
-            "--phases", "examples,coverage,fuzzing,stateful",
-            "--workers", "1",
-            "--seed", os.environ.get("SCHEMATHESIS_SEED", "1"),
+            "--exclude-path",
+            "/v1/access_tokens/current",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "20"),
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+            "--workers",
+            "1",
+            "--seed",
+            os.environ.get("SCHEMATHESIS_SEED", "1"),
             "--no-color",
         ],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
     )
 
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]

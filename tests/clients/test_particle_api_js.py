@@ -43,7 +43,10 @@ def test_particle_api_js_drives_groups_devices_and_firmware(fleet, live_server):
     device = devices[0]
     run = subprocess.run(
         [_node(), str(SCRIPT), live_server.url, personas.developer.username, PASSWORD, device.device_id.upper()],
-        capture_output=True, text=True, timeout=120, cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=HERE,
     )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
@@ -93,7 +96,10 @@ def test_particle_api_js_drives_groups_devices_and_firmware(fleet, live_server):
 
     device.refresh_from_db()
     assert (device.name, device.notes, device.development, device.desired_firmware_version) == (
-        "van-7", "Rear door sensor", False, 7
+        "van-7",
+        "Rear door sensor",
+        False,
+        7,
     )
     assert device.firmware_version == 7 and device.online
     assert list(device.groups.values_list("name", flat=True)) == ["europe"]
