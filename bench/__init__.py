@@ -1,0 +1,1 @@
+"""The benchmark harness of DESIGN.md's performance targets: `make bench` (or `python -m bench --help`)."""

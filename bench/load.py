@@ -1,0 +1,193 @@
+"""Handshake throughput under concurrent load: gunicorn on loopback, driven by wrk, beside a
+trivial JSON view served by the same processes, so the ratio says what the handshake costs."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from bench.measure import Result
+
+PROJECT = Path(__file__).resolve().parent.parent
+TARGET_RATIO = 0.5
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_listening(port: int, process, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start listening")
+
+
+def _ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk is missing; installing Debian's package...", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise RuntimeError("wrk is not installed and could not be installed (apt-get install wrk)")
+    return found
+
+
+def _lua_script(devices: list[tuple[str, int | None]], token: str, product: str) -> str:
+    rows = ",\n".join(
+        f"{{'/v1/products/{product}/devices/{device_id}/handshake', '{json.dumps({'firmware_version': version})}'}}"
+        for device_id, version in devices
+    )
+    return f"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+local devices = {{
+{rows}
+}}
+local count = #devices
+math.randomseed(42)
+request = function()
+  local device = devices[math.random(count)]
+  return wrk.format(nil, device[1], nil, device[2])
+end
+"""
+
+
+def _run_wrk(wrk: str, url: str, *, seconds: int, connections: int, script: str | None = None) -> dict:
+    command = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    if script:
+        command += ["-s", script]
+    output = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors:.*", output)
+    latencies = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", output, re.MULTILINE))
+    return {
+        "requests_per_second": float(rps.group(1)) if rps else 0.0,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(0) if socket_errors else "",
+        "latency": latencies,
+        "output": output,
+    }
+
+
+def _to_ms(value: str | None) -> float | None:
+    if not value:
+        return None
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}.get(unit, 1.0)
+
+
+def handshake_throughput(bench, *, seconds: int, connections: int, workers: int) -> Result:
+    from django.urls import Resolver404, resolve
+
+    result = Result(scenario=f"handshake throughput vs trivial JSON view ({workers} gunicorn workers, "
+                             f"{connections} connections, {seconds} s each)", group="load")
+    result.target_ratio = TARGET_RATIO
+    product = bench.product.slug
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT device_id, firmware_version FROM devices_device WHERE product_id = %s AND id %% 97 = 5"
+            " ORDER BY id LIMIT 1000",
+            [bench.product.id],
+        )
+        devices = cursor.fetchall()
+    path = f"/v1/products/{product}/devices/{devices[0][0]}/handshake"
+    try:
+        resolve(path)
+    except Resolver404:
+        result.status, result.detail = "not available", f"no URL {path}"
+        return result
+
+    # Queries per handshake, in process.
+    body = json.dumps({"firmware_version": devices[0][1]})
+    with CaptureQueriesContext(connection) as captured:
+        response = bench.api.post(path, data=body, content_type="application/json")
+    result.queries = len(captured.captured_queries)
+    if response.status_code != 200 or "update" not in response.json():
+        result.status, result.detail = "wrong answer", f"handshake answered HTTP {response.status_code}"
+        return result
+
+    try:
+        wrk = _ensure_wrk()
+    except RuntimeError as error:
+        result.status, result.detail = "not available", str(error)
+        return result
+    port = _free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "console.wsgi:application", "--workers", str(workers),
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        _wait_listening(port, server)
+        base = f"http://127.0.0.1:{port}"
+        request = urllib.request.Request(base + path, data=body.encode(), method="POST", headers={
+            "Authorization": f"Bearer {bench.raw_token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            json.loads(answer.read())
+        # The port was free a moment ago; make sure it is our gunicorn that answers.
+        with urllib.request.urlopen(base + "/bench/ping", timeout=10) as answer:
+            if "gunicorn" not in answer.headers.get("Server", ""):
+                raise RuntimeError(f"another server answers on port {port}")
+        with tempfile.TemporaryDirectory() as folder:
+            script = Path(folder, "handshake.lua")
+            script.write_text(_lua_script(devices, bench.raw_token, product))
+            # Warm every worker's connection and caches before either measurement.
+            _run_wrk(wrk, base + "/bench/ping", seconds=2, connections=connections)
+            _run_wrk(wrk, base + path, seconds=2, connections=connections, script=str(script))
+            ping = _run_wrk(wrk, base + "/bench/ping", seconds=seconds, connections=connections)
+            handshake = _run_wrk(wrk, base + path, seconds=seconds, connections=connections, script=str(script))
+    except (RuntimeError, urllib.error.URLError, subprocess.TimeoutExpired) as error:
+        result.status, result.detail = "error", str(error)
+        return result
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    if handshake["non_2xx"] or not handshake["requests_per_second"]:
+        result.status = "wrong answer"
+        result.detail = (f"{handshake['non_2xx']} handshakes answered non-2xx {handshake['socket_errors']}"
+                         f" {handshake['output'][-300:]}")
+        return result
+    result.throughput_ratio = handshake["requests_per_second"] / ping["requests_per_second"]
+    result.samples_ms = [_to_ms(handshake["latency"].get("50"))]
+    result.detail = (f"handshake {handshake['requests_per_second']:.0f} req/s (p50 {handshake['latency'].get('50')}, "
+                     f"p99 {handshake['latency'].get('99')}); trivial view {ping['requests_per_second']:.0f} req/s "
+                     f"(p50 {ping['latency'].get('50')}); ratio {result.throughput_ratio:.2f}")
+    result.extra = {
+        "handshake_rps": handshake["requests_per_second"],
+        "ping_rps": ping["requests_per_second"],
+        "handshake_latency": handshake["latency"],
+        "ping_latency": ping["latency"],
+        "workers": workers,
+        "connections": connections,
+        "seconds": seconds,
+    }
+    return result
