@@ -21,7 +21,6 @@ from console.api_conventions import (
     RequestSchema,
     Timestamp,
     error_responses,
-    form_data,
     invalid,
     product_membership,
     refuse_restricted,
@@ -394,13 +393,13 @@ def update_device(request, product: str, device_id: str, payload: DeviceEdit):
     answer_groups = None
     if "groups" in given:
         groups = _resolve(membership, payload.groups, field="groups", actor=user, create_missing=True)
+        hidden = []
         restricted = membership.restricted_group_ids()
         if restricted is not None:
             # A restricted member replaces only the groups they can see; the others stay.
-            hidden = Group.objects.filter(memberships__device=device).exclude(id__in=restricted)
-            groups = [*groups, *hidden]
-        group_services.device_groups_set(device=device, groups=groups, actor=user)
-        answer_groups = sorted({group.name for group in groups} & set(_visible_groups(membership)))
+            hidden = list(Group.objects.filter(memberships__device=device).exclude(id__in=restricted))
+        group_services.device_groups_set(device=device, groups=[*groups, *hidden], actor=user)
+        answer_groups = sorted(group.name for group in groups)
 
     device.refresh_from_db(fields=["updated_at", "name", "notes", "development", "desired_firmware_version"])
     answer = {"id": device.device_id, "updated_at": timestamp(device.updated_at)}
@@ -484,9 +483,9 @@ def _import_ids(request) -> list:
                 413, "payload_too_large", f"Send at most {MAX_IMPORT_FILE_BYTES // 1024} KiB of device IDs per call."
             )
         upload = next(iter(request.FILES.values()), None)
-        if upload is None:
-            fields = form_data(request)
-            return [*fields.getlist("ids"), *fields.getlist("ids[]"), *fields.getlist("id")] or _missing_ids()
+    else:
+        upload = None
+    if upload is not None:
         if upload.size > MAX_IMPORT_FILE_BYTES:
             raise ApiError(
                 413, "payload_too_large", f"Send at most {MAX_IMPORT_FILE_BYTES // 1024} KiB of device IDs per call."
@@ -499,6 +498,7 @@ def _import_ids(request) -> list:
         if len(ids) > MAX_IMPORT_IDS:
             raise invalid("file", f"Import at most {MAX_IMPORT_IDS} device IDs per call.")
         return ids or _missing_ids("file")
+    # JSON, or the same fields form-encoded.
     body = request_body(request)
     try:
         payload = DeviceImport.model_validate(body if body is not None else {}, context={"request": request})

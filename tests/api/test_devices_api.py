@@ -522,6 +522,16 @@ def test_importing_one_id(personas, api):
     assert response.json()["updatedDeviceIds"] == ["a" * 24]
 
 
+def test_importing_form_encoded_ids(personas, api):
+    response = api("developer").form("POST", DEVICES, f"ids[]={'a' * 24}&ids[]={'b' * 24}")
+
+    assert response.status_code == 200
+    assert sorted(Device.objects.filter(product=personas.product).values_list("device_id", flat=True)) == [
+        "a" * 24,
+        "b" * 24,
+    ]
+
+
 def test_importing_a_file_with_one_id_per_line(personas, api):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
