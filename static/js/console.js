@@ -3,9 +3,13 @@
 (function () {
   "use strict";
 
-  function openDialogs(root) {
+  // Opens swapped-in dialogs and focuses their first (or first invalid) field. A region swapped
+  // inside an open dialog (say a live preview) leaves the focus where the person is typing.
+  function openDialogs(root, refocus) {
     root.querySelectorAll("dialog[data-modal]").forEach(function (dialog) {
-      if (!dialog.open) dialog.showModal();
+      var opening = !dialog.open;
+      if (opening) dialog.showModal();
+      if (!opening && refocus === false) return;
       var focus = dialog.querySelector("[autofocus], .errorlist ~ input, input:not([type=hidden]), select, textarea, button");
       var invalid = dialog.querySelector("[aria-invalid=true]");
       (invalid || focus || dialog).focus();
@@ -94,7 +98,11 @@
   document.addEventListener("htmx:load", function (event) {
     initSelects(event.detail.elt);
     initSelections(event.detail.elt);
-    if (event.detail.elt.closest && event.detail.elt.closest("#modal")) openDialogs(document.getElementById("modal"));
+    var elt = event.detail.elt;
+    if (elt.closest && elt.closest("#modal")) {
+      var hasFields = elt.matches("dialog") || !!elt.querySelector("input:not([type=hidden]), select, textarea, button");
+      openDialogs(document.getElementById("modal"), hasFields);
+    }
   });
 
   document.addEventListener("closeModal", closeDialogs);

@@ -45,6 +45,9 @@ def test_selected_devices_get_one_group_added_and_another_removed(transactional_
     dialog = page.get_by_role("dialog", name="Edit groups")
     expect(dialog).to_contain_text("2 selected devices")
     pick(page, "id_add", "beta")
+    expect(dialog.locator("#edit-groups-impact")).to_contain_text("2 to v5")
+    # The live preview replaced part of the dialog without taking the focus away.
+    expect(page.locator("#id_add-ts-control")).to_be_focused()
     pick(page, "id_remove", "europe")
     expect(dialog.locator("#edit-groups-impact")).to_contain_text(
         "2 devices will be targeted for an OTA firmware update (of 2): 2 to v5."
