@@ -10,12 +10,13 @@ from django.http import Http404, QueryDict
 from ninja import Query, Router, Schema
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import Status
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from console.api_conventions import (
     ApiError,
     Bool,
+    Int,
     NameList,
     NullableInt,
     RequestSchema,
@@ -147,6 +148,8 @@ class BatchOut(Schema):
 
 
 class DeviceEdit(RequestSchema):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
     groups: NameList | None = Field(None, max_length=MAX_BATCH_IDS, description="Replaces the device's groups.")
     desired_firmware_version: NullableInt = Field(
         None, ge=1, le=65535, description="Lock to this version; null unlocks."
@@ -196,7 +199,7 @@ class HandshakeOut(Schema):
 
 
 class UpdateFailedIn(RequestSchema):
-    version: NullableInt = Field(..., ge=1, le=65535)
+    version: Int = Field(ge=1, le=65535)
     reason: str = Field("", max_length=255)
 
 
@@ -570,7 +573,5 @@ def handshake(request, product: str, device_id: str, payload: HandshakeIn):
 def update_failed(request, product: str, device_id: str, payload: UpdateFailedIn):
     membership = product_membership(request, product, write=True)
     device = _device(membership, device_id)
-    if payload.version is None:
-        raise invalid("version", "This field is required.")
     firmware_services.device_update_failed(device=device, version=payload.version, reason=payload.reason)
     return {"ok": True}

@@ -8,7 +8,7 @@ from django.http import FileResponse, Http404
 from ninja import Query, Router, Schema
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from console.api_conventions import (
@@ -65,6 +65,8 @@ class FirmwareUploadForm(RequestSchema):
 
 
 class FirmwareEdit(RequestSchema):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
     title: str | None = Field(None, min_length=1, max_length=64)
     description: str | None = None
 

@@ -4,7 +4,7 @@ from django.db.models import Count
 from django.http import Http404
 from ninja import Query, Router, Schema
 from ninja.responses import Status
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from console.api_conventions import ApiError, RequestSchema, error_responses, product_membership, refuse_restricted
 from groups import services
@@ -45,6 +45,8 @@ class GroupCreate(RequestSchema):
 
 
 class GroupEdit(RequestSchema):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
     name: str | None = Field(None, pattern=NAME_PATTERN, description="A new name (rename).")
     description: str | None = Field(None, max_length=255)
     color: str | None = Field(None, pattern=COLOR_PATTERN)
