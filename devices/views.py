@@ -102,6 +102,10 @@ def device_list(request, product):
         "nav": "devices",
         "filter": filterset,
         "filter_valid": valid,
+        "filter_errors": [
+            f"{filterset.form.fields[name].label if name in filterset.form.fields else 'Filter'}: {' '.join(errors)}"
+            for name, errors in (filterset.errors.items() if not valid else ())
+        ],
         "filtered": any(value for name, value in filter_pairs if name != "groups_match"),
         "selected_group_names": {
             name.strip() for value in request.GET.getlist("groups") for name in value.split(",") if name.strip()
@@ -220,19 +224,28 @@ def _device_context(request, membership, device, **extra) -> dict:
     return context
 
 
-def _describe(event) -> str:
-    """One line of the device's history, for people."""
+def _describe(event, visible_names) -> str:
+    """One line of the device's history, for people. `visible_names` (None: all) keeps the
+    names of groups a restricted member cannot see out of it."""
     details = event.details or {}
     if event.action == "device.groups":
+        added, removed = details.get("added") or [], details.get("removed") or []
+        if visible_names is not None:
+            added = [name for name in added if name in visible_names]
+            removed = [name for name in removed if name in visible_names]
         parts = []
-        if details.get("added"):
-            parts.append("Added to " + ", ".join(details["added"]))
-        if details.get("removed"):
-            parts.append(("removed from " if parts else "Removed from ") + ", ".join(details["removed"]))
+        if added:
+            parts.append("Added to " + ", ".join(added))
+        if removed:
+            parts.append(("removed from " if parts else "Removed from ") + ", ".join(removed))
+        if not parts:
+            parts.append("Groups changed")
         others = len(event.device_ids) - 1
         suffix = f" (with {others} other device{'' if others == 1 else 's'})" if others > 0 else ""
         return " and ".join(parts) + suffix
     if event.action == "group.delete":
+        if visible_names is not None and event.object_repr not in visible_names:
+            return "Left a group: the group was deleted"
         return f"Left group {event.object_repr}: the group was deleted"
     if event.action == "device.lock":
         return f"Locked to v{details.get('locked_after')}"
@@ -252,14 +265,17 @@ def _describe(event) -> str:
     return f"{event.action} {event.object_repr}".strip()
 
 
-def _history(device) -> list:
+def _history(device, membership) -> list:
     events = list(
         AuditEvent.objects.filter(product_id=device.product_id)
         .touching_device(device.device_id)
         .select_related("actor")[:HISTORY_LENGTH]
     )
+    visible_names = None
+    if membership.restricted_group_ids() is not None:
+        visible_names = set(Group.objects.visible_to(membership).values_list("name", flat=True))
     for event in events:
-        event.summary = _describe(event)
+        event.summary = _describe(event, visible_names)
     return events
 
 
@@ -277,7 +293,7 @@ def device_detail(request, product, device_id):
     if request.htmx and not request.htmx.history_restore_request and request.htmx.target in DEVICE_PARTIALS:
         template += f"#{request.htmx.target}"
     if template.endswith(("detail.html", "#device-history")):
-        context["history"] = _history(device)
+        context["history"] = _history(device, membership)
     return render(request, template, context)
 
 
@@ -339,7 +355,7 @@ def device_groups(request, product, device_id):
     template = "devices/device_detail.html"
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, f"{template}#device-header", context)
-    context["history"] = _history(device)
+    context["history"] = _history(device, membership)
     return render(request, template, context)
 
 

@@ -170,3 +170,9 @@ def test_the_query_count_is_the_same_when_filtering_by_groups(personas, client_f
     client = client_for(personas.viewer)
     with django_assert_num_queries(LIST_QUERIES):
         client.get(URL, {"groups": "europe,beta", "groups_match": "all"})
+
+
+def test_an_invalid_parameter_without_a_field_on_the_page_is_still_explained(personas, client_for):
+    html = client_for(personas.viewer).get(URL, {"sort": "colour"}).content.decode()
+    assert "This filter is not valid." in html
+    assert "Sort: Select a valid choice. colour is not one of the available choices." in html
