@@ -1,0 +1,120 @@
+"""Concurrent writers on PostgreSQL, with real threads and connections, and an injected fault."""
+
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, connections, transaction
+
+from console.models import AuditEvent
+from devices.models import Device
+from groups import services
+from groups.models import Group, GroupMembership
+from tests.factories import DeviceFactory, GroupFactory
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif("connection.vendor != 'postgresql'", reason="row locks and triggers need PostgreSQL"),
+]
+
+
+def run_together(*jobs, timeout=60):
+    """Run callables in threads that start at the same moment; return their results or errors."""
+    barrier = threading.Barrier(len(jobs))
+    results = [None] * len(jobs)
+
+    def runner(index, job):
+        try:
+            barrier.wait()
+            results[index] = job()
+        except BaseException as error:  # noqa: BLE001 - the test inspects it
+            results[index] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=runner, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+        assert not thread.is_alive(), "a writer is stuck"
+    return results
+
+
+def test_two_overlapping_batch_edits_at_once_lose_no_membership(personas):
+    product = personas.product
+    devices = DeviceFactory.create_batch(60, product=product)
+    europe, beta = GroupFactory(product=product, name="europe"), GroupFactory(product=product, name="beta")
+    first, second = [d.pk for d in devices[:40]], [d.pk for d in devices[20:]]
+
+    def edit(pks, group):
+        return lambda: services.memberships_edit(
+            product=product, devices=Device.objects.filter(pk__in=pks), add=[group, europe], actor=personas.admin
+        )
+
+    results = run_together(edit(first, beta), edit(second, beta))
+
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert GroupMembership.objects.filter(group=beta).count() == 60
+    assert GroupMembership.objects.filter(group=europe).count() == 60
+    # Every device is counted once: the overlap was added by exactly one of the two edits.
+    assert sum(results) == 60
+
+
+def test_a_group_deleted_during_a_batch_add_leaves_no_rows_and_a_clear_error(personas):
+    product = personas.product
+    devices = DeviceFactory.create_batch(10, product=product)
+    doomed = GroupFactory(product=product, name="doomed")
+    deleting = threading.Event()
+    release = threading.Event()
+
+    def delete():
+        with transaction.atomic():
+            group = Group.objects.select_for_update().get(pk=doomed.pk)
+            deleting.set()
+            release.wait(10)
+            services.group_delete(group=group, actor=personas.admin)
+
+    def add():
+        deleting.wait(10)
+        threading.Timer(0.5, release.set).start()  # the add is now blocked on the group's row lock
+        return services.memberships_edit(
+            product=product, devices=Device.objects.filter(pk__in=[d.pk for d in devices]), add=[doomed],
+            actor=personas.admin,
+        )
+
+    deleted, added = run_together(delete, add)
+
+    assert deleted is None
+    assert isinstance(added, ValidationError)
+    assert "deleted while you edited" in " ".join(added.messages)
+    assert not Group.objects.filter(pk=doomed.pk).exists()
+    assert GroupMembership.objects.count() == 0
+    assert not AuditEvent.objects.filter(action="device.groups").exists()
+
+
+def test_a_database_error_in_the_middle_of_a_batch_edit_changes_nothing(personas):
+    product = personas.product
+    devices = DeviceFactory.create_batch(5, product=product)
+    old, new = GroupFactory(product=product, name="old", devices=devices), GroupFactory(product=product, name="new")
+    # The insert of the new memberships succeeds; the delete of the old ones then fails in the database.
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            CREATE FUNCTION refuse_delete() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_membership_delete BEFORE DELETE ON groups_groupmembership
+            FOR EACH ROW EXECUTE FUNCTION refuse_delete();
+        """)
+    try:
+        with pytest.raises(Exception, match="injected failure"):
+            services.memberships_edit(
+                product=product, devices=Device.objects.filter(product=product), add=[new], remove=[old],
+                actor=personas.admin,
+            )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_membership_delete ON groups_groupmembership; DROP FUNCTION refuse_delete();")
+
+    assert GroupMembership.objects.filter(group=new).count() == 0
+    assert GroupMembership.objects.filter(group=old).count() == 5
+    assert not AuditEvent.objects.filter(action="device.groups").exists()
