@@ -15,7 +15,7 @@ def membership_for(user, product_ref, *, write: bool = False, manage_team: bool 
     if not user.is_authenticated:
         raise Http404("No such product")
     ref = str(product_ref)
-    lookup = {"product_id": int(ref)} if ref.isdigit() else {"product__slug": ref}
+    lookup = {"product_id": int(ref)} if ref.isascii() and ref.isdigit() else {"product__slug": ref}
     membership = Membership.objects.select_related("product", "user").filter(user=user, **lookup).first()
     if membership is None:
         raise Http404("No such product")

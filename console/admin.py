@@ -46,8 +46,8 @@ class ProductAdmin(ProductScopedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(ProductScopedAdmin):
-    list_display = ["user", "product", "role", "created_at"]
-    list_filter = ["role", "product"]
+    list_display = ["user", "product", "role", "is_restricted", "created_at"]
+    list_filter = ["role", "product", "is_restricted"]
     search_fields = ["user__username", "user__email", "product__slug"]
     list_select_related = ["user", "product"]
     autocomplete_fields = ["user", "restricted_groups"]

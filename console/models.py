@@ -46,6 +46,9 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    # Restricted members see only devices in `restricted_groups`; with none left (all deleted),
+    # they see no devices at all rather than silently seeing everything.
+    is_restricted = models.BooleanField("restricted to groups", default=False)
     restricted_groups = models.ManyToManyField("groups.Group", blank=True, related_name="restricted_memberships")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -71,13 +74,14 @@ class Membership(models.Model):
         return self.role in TEAM_ROLES
 
     def restricted_group_ids(self) -> list[int] | None:
-        """The ids of the groups this member is limited to, or None when unrestricted.
+        """The ids of the groups this member is limited to (maybe none), or None when unrestricted.
 
         Cached on the instance: every list and count of a request asks it.
         """
+        if not self.is_restricted:
+            return None
         if not hasattr(self, "_restricted_group_ids"):
-            ids = list(self.restricted_groups.values_list("id", flat=True))
-            self._restricted_group_ids = ids or None
+            self._restricted_group_ids = list(self.restricted_groups.values_list("id", flat=True))
         return self._restricted_group_ids
 
 

@@ -61,6 +61,9 @@ def membership_restrict(*, membership: Membership, groups, actor) -> Membership:
         raise ValidationError({"groups": ["Owners and Administrators manage the team and cannot be restricted to groups."]})
     before = _restriction_names(membership)
     membership.restricted_groups.set(groups)
+    if membership.is_restricted != bool(groups):
+        membership.is_restricted = bool(groups)
+        membership.save(update_fields=["is_restricted"])
     after = sorted(group.name for group in groups)
     if before != after:
         AuditEvent.record(product=membership.product, actor=actor, action="team.restrict", obj=membership,

@@ -30,7 +30,7 @@ class DeviceQuerySet(models.QuerySet):
 
         group_ids = list(group_ids)
         if not group_ids:
-            return self
+            return self.none()
         if match_all:
             qs = self
             for group_id in group_ids:

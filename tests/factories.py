@@ -47,6 +47,8 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     def restricted_to(self, create, groups, **kwargs):
         if create and groups:
             self.restricted_groups.set(groups)
+            self.is_restricted = True
+            self.save(update_fields=["is_restricted"])
 
 
 class DeviceFactory(factory.django.DjangoModelFactory):

@@ -86,3 +86,23 @@ def test_removing_a_member_takes_away_their_access(client, personas):
 def test_team_actions_refuse_get(client, personas):
     client.force_login(personas.admin)
     assert client.get("/products/acme/team/invite/").status_code == 405
+
+
+def test_a_member_whose_only_restricted_group_is_deleted_sees_no_devices(client, personas):
+    from groups import services as group_services
+    from tests.factories import DeviceFactory
+
+    inside = DeviceFactory(product=personas.product)
+    DeviceFactory(product=personas.product)
+    personas.restricted_group.memberships.create(device=inside)
+    group_services.group_delete(group=personas.restricted_group, actor=personas.admin)
+
+    restricted = Membership.objects.get(user=personas.restricted)
+    assert restricted.restricted_group_ids() == []
+    client.force_login(personas.restricted)
+    assert b'id="device-count">0<' in client.get("/products/acme/").content
+
+
+def test_a_product_reference_with_unicode_digits_is_a_404_not_an_error(client, personas):
+    client.force_login(personas.viewer)
+    assert client.get("/products/\u00b2/").status_code == 404

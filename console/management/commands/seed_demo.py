@@ -76,7 +76,7 @@ class Command(BaseCommand):
         for name, role in TEAM:
             Membership.objects.update_or_create(user=users[name], product=acme, defaults={"role": role})
         partner, _ = Membership.objects.update_or_create(
-            user=users["partner"], product=acme, defaults={"role": Role.DEVELOPER}
+            user=users["partner"], product=acme, defaults={"role": Role.DEVELOPER, "is_restricted": True}
         )
         partner.restricted_groups.set([groups["field-service"]])
 
