@@ -1,15 +1,13 @@
 """Access tokens: `POST /oauth/token` (password grant) and `DELETE /v1/access_tokens/current`."""
 
-from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Q
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field
 
 from console.api_conventions import ApiError, Int, error_responses
-from console.models import DEFAULT_TOKEN_SECONDS, MAX_TOKEN_SECONDS, AccessToken, AuditEvent
+from console import services, throttle
+from console.models import DEFAULT_TOKEN_SECONDS, MAX_TOKEN_SECONDS
 
 router = Router(tags=["Authentication"])
 
@@ -35,32 +33,6 @@ class TokenOut(Schema):
 
 class OkOut(Schema):
     ok: bool
-
-
-def _failure_keys(request, username: str) -> list[tuple[str, int]]:
-    window_limit = getattr(settings, "API_LOGIN_FAILURES_PER_USERNAME", 5)
-    ip_limit = getattr(settings, "API_LOGIN_FAILURES_PER_ADDRESS", 20)
-    return [
-        (f"api-login-fail:user:{username.lower()[:150]}", window_limit),
-        (f"api-login-fail:ip:{request.META.get('REMOTE_ADDR', '')}", ip_limit),
-    ]
-
-
-FAILURE_WINDOW_SECONDS = 15 * 60
-
-
-def _throttled(keys) -> bool:
-    counts = cache.get_many([key for key, _limit in keys])
-    return any(counts.get(key, 0) >= limit for key, limit in keys)
-
-
-def _count_failure(keys) -> None:
-    for key, _limit in keys:
-        if not cache.add(key, 1, FAILURE_WINDOW_SECONDS):
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.add(key, 1, FAILURE_WINDOW_SECONDS)
 
 
 def _user_for(username: str, password: str):
@@ -94,22 +66,22 @@ def create_token(request, payload: TokenIn):
     missing = {field: ["This field is required."] for field in ("username", "password") if not getattr(payload, field)}
     if missing:
         raise ApiError(400, "invalid_request", "Send a username and a password.", missing)
-    keys = _failure_keys(request, payload.username)
-    if _throttled(keys):
+    address = throttle.client_address(request)
+    if throttle.is_throttled(payload.username, address):
         raise ApiError(
             429,
             "too_many_requests",
             "Too many failed sign-in attempts; wait 15 minutes and try again.",
-            headers={"Retry-After": str(FAILURE_WINDOW_SECONDS)},
+            headers={"Retry-After": str(throttle.WINDOW_SECONDS)},
         )
     user = _user_for(payload.username, payload.password)
     if user is None:
-        _count_failure(keys)
+        throttle.record_failure(payload.username, address)
         raise ApiError(400, "invalid_grant", "User credentials are invalid: check the username and password.")
-    with transaction.atomic():
-        token, raw, refresh = AccessToken.issue(user=user, name="oauth", expires_in=payload.expires_in)
-        user.current_token = token
-        AuditEvent.record(product=None, actor=user, action="token.create", obj=token, client_id=payload.client_id or "")
+    throttle.reset(payload.username)
+    _token, raw, refresh = services.token_create(
+        user=user, name=f"oauth {payload.client_id or ''}".strip()[:100], expires_in=payload.expires_in
+    )
     return {"token_type": "bearer", "access_token": raw, "expires_in": payload.expires_in, "refresh_token": refresh}
 
 
@@ -119,8 +91,5 @@ def create_token(request, payload: TokenIn):
     summary="Revoke the access token used for this call",
 )
 def revoke_current_token(request):
-    token = request.auth
-    with transaction.atomic():
-        token.revoke()
-        AuditEvent.record(product=None, actor=request.user, action="token.revoke", obj=token)
+    services.token_revoke(token=request.auth, actor=request.user)
     return {"ok": True}

@@ -5,17 +5,16 @@ The default cache is per process; production with several web nodes sets CACHE_U
 every node sees the same counts.
 """
 
+from django.conf import settings
 from django.core.cache import cache
 
 WINDOW_SECONDS = 15 * 60
-MAX_FAILURES_PER_USERNAME = 10
-MAX_FAILURES_PER_ADDRESS = 50
 
 
 def _keys(username: str, address: str) -> list[tuple[str, int]]:
     return [
-        (f"login-fail:user:{(username or '').strip().lower()[:150]}", MAX_FAILURES_PER_USERNAME),
-        (f"login-fail:addr:{address or 'unknown'}", MAX_FAILURES_PER_ADDRESS),
+        (f"login-fail:user:{(username or '').strip().lower()[:150]}", settings.LOGIN_FAILURES_PER_USERNAME),
+        (f"login-fail:addr:{address or 'unknown'}", settings.LOGIN_FAILURES_PER_ADDRESS),
     ]
 
 
