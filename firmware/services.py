@@ -194,9 +194,14 @@ def firmware_delete(*, firmware: Firmware, actor) -> None:
 # against `with_target()` and a brute-force evaluation.
 
 
-def _fleet_targets_sql(devices, *, product_id: int, releases: dict, default=targeting.UNCHANGED):
+def _fleet_targets_sql(devices, *, product_id: int, releases: dict, default=targeting.UNCHANGED,
+                      members_of_changed_only: bool = False):
     """SQL and params of rows (id, firmware_version, old_target, new_target) for `devices`,
-    now and under a release scenario (group id -> version or None, and the default)."""
+    now and under a release scenario (group id -> version or None, and the default).
+
+    `members_of_changed_only` keeps only devices in a group whose release changes: with the
+    default unchanged, no other device can change target, and the query is driven by those
+    groups' memberships instead of the whole fleet."""
     device_sql, device_params = (
         devices.order_by().values("id", "firmware_version", "development", "desired_firmware_version").query.sql_with_params()
     )
@@ -209,8 +214,12 @@ def _fleet_targets_sql(devices, *, product_id: int, releases: dict, default=targ
             params += [group_id, version]
     changed = ""
     if releases:
-        changed = f" OR g.id IN ({', '.join(['%s'] * len(releases))})"
-    best_params = [*params, product_id, *releases.keys()]
+        changed = f" OR id IN ({', '.join(['%s'] * len(releases))})"
+    having, having_params = "", []
+    if members_of_changed_only and releases:
+        having = f"HAVING MAX(CASE WHEN g.id IN ({', '.join(['%s'] * len(releases))}) THEN 1 ELSE 0 END) = 1"
+        having_params = list(releases.keys())
+    best_params = [*params, product_id, *releases.keys(), *having_params]
     current_default = (
         "(SELECT df.version FROM console_product p JOIN firmware_firmware df ON df.id = p.default_firmware_id"
         " WHERE p.id = %s)"
@@ -233,20 +242,29 @@ def _fleet_targets_sql(devices, *, product_id: int, releases: dict, default=targ
                {target("b.old_version", current_default)} AS old_target,
                {target("b.new_version", new_default)} AS new_target
         FROM ({device_sql}) AS d
-        LEFT JOIN (
+        {"JOIN" if members_of_changed_only else "LEFT JOIN"} (
             SELECT m.device_id, MAX(f.version) AS old_version, MAX({new_version}) AS new_version
             FROM groups_groupmembership m
             JOIN groups_group g ON g.id = m.group_id
             LEFT JOIN firmware_firmware f ON f.id = g.released_firmware_id
-            WHERE g.product_id = %s AND (g.released_firmware_id IS NOT NULL{changed})
+            -- An array of the few released (or changing) groups, so that their memberships
+            -- are read through the group index rather than by scanning every membership.
+            WHERE m.group_id = ANY(ARRAY(
+                SELECT id FROM groups_group
+                WHERE product_id = %s AND (released_firmware_id IS NOT NULL{changed})
+            ))
             GROUP BY m.device_id
+            {having}
         ) AS b ON b.device_id = d.id
     """
     return sql, [*default_params, *new_default_params, *device_params, *best_params]
 
 
 def _fleet_impact(devices, *, product_id: int, scenario: targeting.Scenario) -> targeting.Impact:
-    sql, params = _fleet_targets_sql(devices, product_id=product_id, releases=scenario.releases, default=scenario.default)
+    sql, params = _fleet_targets_sql(
+        devices, product_id=product_id, releases=scenario.releases, default=scenario.default,
+        members_of_changed_only=scenario.default is targeting.UNCHANGED,
+    )
     result = targeting.Impact()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -304,11 +322,8 @@ def release_scenario(*, firmware: Firmware, groups=None, product_default: bool |
 def _scenario_impact(firmware: Firmware, scenario: targeting.Scenario, devices) -> targeting.Impact:
     if devices is None:
         devices = Device.objects.filter(product_id=firmware.product_id)
-    if scenario.default is targeting.UNCHANGED:
-        if not scenario.releases:
-            return targeting.Impact()
-        # Only members of the groups whose release changes can change target.
-        devices = devices.in_groups(scenario.releases)
+    if scenario.default is targeting.UNCHANGED and not scenario.releases:
+        return targeting.Impact()
     return _fleet_impact(devices, product_id=firmware.product_id, scenario=scenario)
 
 
