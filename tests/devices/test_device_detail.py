@@ -96,7 +96,7 @@ def test_post_is_not_allowed(personas, client_for, device):
 def test_the_query_count_does_not_grow_with_groups_or_history(personas, client_for, device, django_assert_num_queries):
     client = client_for(personas.viewer)
     client.get(URL)
-    with django_assert_num_queries(8) as first:
+    with django_assert_num_queries(7) as first:
         client.get(URL)
     for index in range(5):
         group = GroupFactory(product=personas.product, devices=[device])

@@ -140,7 +140,7 @@ def test_post_is_not_allowed(personas, client_for):
 
 # session, user, membership, its group restriction, the filter's groups, COUNT, the page, its tags,
 # the product switcher.
-LIST_QUERIES = 9
+LIST_QUERIES = 8
 
 
 @pytest.mark.parametrize("per_page", ["25", "100"])
