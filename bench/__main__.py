@@ -54,9 +54,14 @@ def run(scenario, *, repeat: int, warmup: int, budget: float, log):
         cursor.execute("SELECT set_config('statement_timeout', %s, false)", [f"{int(budget * 1000)}"])
     started = time.monotonic()
     try:
+        if scenario.prepare:
+            scenario.prepare()
         (first_ms, (outcome, queries)) = timed(lambda: counted(scenario.call))
         scenario.check(outcome)
         result.queries = len(queries)
+        # Where a write's time goes, as Django measured each statement of the counted call.
+        result.extra["query_times"] = [{"ms": round(float(query["time"]) * 1000, 2), "sql": query["sql"][:200]}
+                                       for query in queries]
         slow = first_ms > budget * 1000 / 4
         if slow:
             # Too slow to repeat within the budget: the counted call is the only sample.
@@ -73,7 +78,8 @@ def run(scenario, *, repeat: int, warmup: int, budget: float, log):
                     result.detail = f"{len(result.samples_ms)} samples: budget of {budget:.0f} s used"
                     break
         if scenario.floor:
-            result.floor_ms, result.slowest_sql, result.slowest_plan = database_floor(queries, repeat=1 if slow else 3)
+            floor = database_floor(queries, repeat=1 if slow else 3)
+            result.floor_ms, result.slowest_sql, result.slowest_plan, result.extra["query_floors"] = floor
     except Unavailable as reason:
         result.status, result.detail = "not available", str(reason)
     except WrongAnswer as reason:
@@ -152,9 +158,9 @@ def machine() -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         postgres = cursor.fetchone()[0]
-        cursor.execute("SELECT name, setting, unit FROM pg_settings WHERE name IN"
+        cursor.execute("SELECT name, current_setting(name) FROM pg_settings WHERE name IN"
                        " ('shared_buffers', 'work_mem', 'effective_cache_size', 'random_page_cost', 'jit')")
-        settings = {name: f"{setting}{unit or ''}" for name, setting, unit in cursor.fetchall()}
+        settings = dict(cursor.fetchall())
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

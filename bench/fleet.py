@@ -211,7 +211,7 @@ def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
                 online, last_handshake_at, firmware_version, desired_firmware_version, development,
                 secret_hash, created_at, updated_at)
             SELECT n, %(product)s, lpad(to_hex(n), 24, '0'), 'sensor-' || lpad(n::text, 7, '0'),
-                'P' || lpad((n * 7919 %% 1000000007)::text, 10, '0'), '', 12,
+                'P' || lpad((n::bigint * 7919 %% 1000000007)::text, 10, '0'), '', 12,
                 random() < 0.25,
                 CASE WHEN random() < 0.03 THEN NULL ELSE now() - random() * interval '60 days' END,
                 CASE WHEN random() < 0.02 THEN NULL

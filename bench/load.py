@@ -140,7 +140,7 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "console.wsgi:application", "--workers", str(workers),
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
         _wait_listening(port, server)

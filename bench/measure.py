@@ -126,19 +126,21 @@ def explain_text(sql: str) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def database_floor(queries: list[dict], *, repeat: int = 3) -> tuple[float, str, str]:
-    """What the request's SELECTs cost in the database alone: (ms, slowest SQL, its plan).
+def database_floor(queries: list[dict], *, repeat: int = 3) -> tuple[float, str, str, list]:
+    """What the request's SELECTs cost in the database alone: (ms, slowest SQL, its plan, and
+    each statement's ms with the start of its SQL).
 
     The sum over the statements a request sent, each the median of `repeat` EXPLAIN ANALYZE
     runs, so the ratio of request time to this floor is the application's overhead.
     """
-    total, slowest_ms, slowest_sql = 0.0, -1.0, ""
+    total, slowest_ms, slowest_sql, each = 0.0, -1.0, "", []
     for query in queries:
         sql = query["sql"]
         if not sql.lstrip().upper().startswith("SELECT"):
             continue
         ms = statistics.median(explain_ms(sql) for _ in range(repeat))
         total += ms
+        each.append({"ms": round(ms, 2), "sql": sql[:200]})
         if ms > slowest_ms:
             slowest_ms, slowest_sql = ms, sql
-    return total, slowest_sql, explain_text(slowest_sql) if slowest_sql else ""
+    return total, slowest_sql, explain_text(slowest_sql) if slowest_sql else "", each

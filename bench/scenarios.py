@@ -36,6 +36,8 @@ class Scenario:
     repeat: int | None = None
     warmup: int | None = None
     cleanup: Callable[[], None] | None = None
+    # Work the scenario needs before its first call (ground truth, route checks); not measured.
+    prepare: Callable[[], None] | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -129,7 +131,8 @@ def _response_ok(response, *, statuses=(200,)) -> None:
     if response.status_code == 404 and b"<html" not in response.content[:200].lower() and b"error" not in response.content:
         raise Unavailable(f"404 at {response.request['PATH_INFO']}")
     if response.status_code not in statuses:
-        raise WrongAnswer(f"HTTP {response.status_code}: {response.content[:200]!r}")
+        body = "" if "html" in response.get("Content-Type", "") else f": {response.content[:160].decode(errors='replace')}"
+        raise WrongAnswer(f"HTTP {response.status_code}{body}")
 
 
 def _get(client, path: str, params: list[tuple[str, str]] | None = None):
@@ -223,18 +226,17 @@ def _lazy_list(bench, name, group, client, path, params, shape, *, html: bool, s
     url = f"{path}?{urlencode(params)}"
     state = {}
 
-    def call():
-        if "check" not in state:
-            _require_route(url)
-            expected = bench.expected_page(
-                groups=shape.get("groups", ()), match_all=shape.get("match_all", False),
-                search=shape.get("search"), size=size,
-            )
-            state["check"] = _expect_ids_in_html(expected) if html else _expect_ids_in_json(expected)
-        return client.get(url)
+    def prepare():
+        _require_route(url)
+        expected = bench.expected_page(
+            groups=shape.get("groups", ()), match_all=shape.get("match_all", False),
+            search=shape.get("search"), size=size,
+        )
+        state["check"] = _expect_ids_in_html(expected) if html else _expect_ids_in_json(expected)
 
-    return Scenario(name, group, call, check=lambda outcome: state["check"](outcome),
-                    target_ms=LIST_TARGET[0], target_p95_ms=LIST_TARGET[1], floor=True, extra={"url": url})
+    return Scenario(name, group, lambda: client.get(url), check=lambda outcome: state["check"](outcome),
+                    target_ms=LIST_TARGET[0], target_p95_ms=LIST_TARGET[1], floor=True, prepare=prepare,
+                    extra={"url": url})
 
 
 def pages(bench: Bench) -> list[Scenario]:
