@@ -47,7 +47,7 @@ class ProductAdmin(ProductScopedAdmin):
 @admin.register(Membership)
 class MembershipAdmin(ProductScopedAdmin):
     list_display = ["user", "product", "role", "is_restricted", "created_at"]
-    list_filter = ["role", "product", "is_restricted"]
+    list_filter = ["role", ("product", admin.RelatedOnlyFieldListFilter), "is_restricted"]
     search_fields = ["user__username", "user__email", "product__slug"]
     list_select_related = ["user", "product"]
     autocomplete_fields = ["user", "restricted_groups"]
@@ -71,7 +71,7 @@ class AccessTokenAdmin(admin.ModelAdmin):
 @admin.register(AuditEvent)
 class AuditEventAdmin(ProductScopedAdmin):
     list_display = ["created_at", "product", "actor", "action", "object_repr", "device_count"]
-    list_filter = ["action", "product"]
+    list_filter = ["action", ("product", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["object_repr", "actor__username"]
     list_select_related = ["product", "actor"]
     date_hierarchy = "created_at"

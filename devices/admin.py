@@ -61,7 +61,7 @@ class GroupChoiceForm(forms.Form):
 class DeviceAdmin(ProductScopedAdmin):
     list_display = ["device_id", "name", "serial_number", "product", "group_tags", "firmware_version",
                     "desired_firmware_version", "development", "online", "last_handshake_at"]
-    list_filter = ["product", GroupListFilter, "online", "development", LockedListFilter]
+    list_filter = [("product", admin.RelatedOnlyFieldListFilter), GroupListFilter, "online", "development", LockedListFilter]
     search_fields = ["=device_id", "device_id__startswith", "name", "serial_number"]
     list_select_related = ["product"]
     readonly_fields = ["firmware_version", "desired_firmware_version", "development", "online",

@@ -10,7 +10,7 @@ from firmware.models import Firmware, FirmwareUpdate
 @admin.register(Firmware)
 class FirmwareAdmin(ProductScopedAdmin):
     list_display = ["version", "title", "product", "size", "uploaded_by", "uploaded_at", "ever_released", "device_count"]
-    list_filter = ["product", "ever_released"]
+    list_filter = [("product", admin.RelatedOnlyFieldListFilter), "ever_released"]
     search_fields = ["title", "description"]
     list_select_related = ["product", "uploaded_by"]
     readonly_fields = ["product", "version", "binary", "size", "sha256", "intelligent", "ever_released",
@@ -41,7 +41,7 @@ class FirmwareAdmin(ProductScopedAdmin):
 @admin.register(FirmwareUpdate)
 class FirmwareUpdateAdmin(ProductScopedAdmin):
     list_display = ["device", "product", "from_version", "to_version", "status", "created_at", "finished_at"]
-    list_filter = ["status", "product"]
+    list_filter = ["status", ("product", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["device__device_id"]
     list_select_related = ["device", "product"]
     readonly_fields = ["product", "device", "from_version", "to_version", "status", "reason", "created_at", "finished_at"]

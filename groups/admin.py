@@ -9,7 +9,7 @@ from groups.models import Group
 @admin.register(Group)
 class GroupAdmin(ProductScopedAdmin):
     list_display = ["name", "product", "description", "color", "device_count", "released_firmware"]
-    list_filter = ["product"]
+    list_filter = [("product", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "description"]
     list_select_related = ["product", "released_firmware"]
     readonly_fields = ["released_firmware", "created_at"]

@@ -184,3 +184,13 @@ def test_audit_events_are_read_only(client, personas, staff):
     assert client.get(f"/admin/console/auditevent/{event.pk}/change/").status_code == 200
     assert client.post(f"/admin/console/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_the_product_filter_offers_only_the_staff_members_products(client, personas, staff):
+    DeviceFactory(product=personas.product)
+    DeviceFactory(product=personas.other_product)
+    client.force_login(staff)
+    page = client.get("/admin/devices/device/").content.decode()
+    # With a single product of theirs there is nothing to choose, so the filter is not shown.
+    assert f"product__id__exact={personas.other_product.pk}" not in page
+    assert personas.other_product.name not in page
