@@ -170,17 +170,17 @@ def _expect_ids_in_json(expected: list[str]):
 def _list_shapes(bench: Bench) -> list[tuple[str, dict]]:
     """(label, filter) pairs: one group at both ends of the size range, three groups any/all of,
     text search, and the whole fleet by last connection."""
-    huge, mid, small = bench.rank(1), bench.rank_near(10_000 * bench.fleet.devices // 1_000_000 or 100), bench.rank(
-        len(bench.fleet.group_sizes)
-    )
+    last = len(bench.fleet.group_sizes)
+    # The middle group holds about 1% of the fleet (10,000 devices at 1M).
+    huge, mid, small = bench.rank(1), bench.rank_near(bench.fleet.devices // 100), bench.rank(last)
     return [
         (f"1 group, huge ({huge}: {bench.size(huge):,})", {"groups": [huge]}),
         (f"1 group, small ({small}: {bench.size(small):,})", {"groups": [small]}),
         (f"3 groups any of ({huge}, {mid}, {small})", {"groups": [huge, mid, small]}),
         (f"3 groups all of ({bench.rank(1)}, {bench.rank(2)}, {bench.rank(3)})",
          {"groups": [bench.rank(1), bench.rank(2), bench.rank(3)], "match_all": True}),
-        (f"2 groups all of, huge and small ({huge}, {bench.rank(100)})",
-         {"groups": [huge, bench.rank(min(100, len(bench.fleet.group_sizes)))], "match_all": True}),
+        (f"2 groups all of, huge and small ({huge}, {bench.rank(min(100, last))})",
+         {"groups": [huge, bench.rank(min(100, last))], "match_all": True}),
         (f"text search q={SEARCH}", {"search": SEARCH}),
         ("whole fleet by last connection", {}),
     ]
@@ -298,10 +298,10 @@ def _deferred(make: Callable[[], Callable[[], object]]) -> Callable[[], object]:
 
 class Toggle:
     """Adds the scratch group to a set of devices, then removes it, and so on: every call is a real
-    change of `expected` devices, and the fleet ends as it started."""
+    change, and the fleet ends as it started."""
 
-    def __init__(self, bench: Bench, expected: int, do: Callable[[bool], object]):
-        self.bench, self.expected, self.do, self.adding = bench, expected, do, True
+    def __init__(self, bench: Bench, do: Callable[[bool], object]):
+        self.bench, self.do, self.adding = bench, do, True
 
     def __call__(self):
         outcome = self.do(self.adding)
@@ -309,11 +309,10 @@ class Toggle:
         return outcome
 
     def cleanup(self):
+        from devices.models import Device
+        from groups import services
+
         if self.bench.scratch_members():
-            from groups import services
-
-            from devices.models import Device
-
             services.memberships_edit(product=self.bench.product, devices=Device.objects.filter(product=self.bench.product),
                                       remove=[self.bench.scratch], actor=self.bench.user)
 
@@ -330,32 +329,33 @@ def batch_edits(bench: Bench) -> list[Scenario]:
     from devices.models import Device
     from groups import services
 
-    listed_group = bench.rank(2)
-    ids = bench.listed_devices(listed_group, 1000)
+    ids = bench.listed_devices(bench.rank(2), 1000)
     filter_group = bench.rank_near(bench.fleet.devices // 10)
     filter_size = bench.size(filter_group)
     scratch = bench.scratch
 
-    def service_listed(adding):
-        devices = Device.objects.filter(product=bench.product, device_id__in=ids)
-        return services.memberships_edit(product=bench.product, devices=devices,
-                                         add=[scratch] if adding else [], remove=[] if adding else [scratch],
-                                         actor=bench.user)
+    def service(devices_of):
+        def do(adding):
+            return services.memberships_edit(product=bench.product, devices=devices_of(), actor=bench.user,
+                                             add=[scratch] if adding else [], remove=[] if adding else [scratch])
+        return do
 
-    def service_filter(adding):
-        devices = Device.objects.visible_to(bench.membership).in_groups([bench.groups[filter_group].id])
-        return services.memberships_edit(product=bench.product, devices=devices,
-                                         add=[scratch] if adding else [], remove=[] if adding else [scratch],
-                                         actor=bench.user)
-
-    def api_put(body_of):
+    def api_put(selection: dict):
         path = f"/v1/products/{PRODUCT}/devices"
 
         def do(adding):
             _require_route(path)
             metadata = {"add": [scratch.name]} if adding else {"remove": [scratch.name]}
-            return bench.api.put(path, data=json.dumps({"action": "groups", **body_of(), "metadata": metadata}),
+            return bench.api.put(path, data=json.dumps({"action": "groups", **selection, "metadata": metadata}),
                                  content_type="application/json")
+        return do
+
+    def console_post(selection: dict):
+        path = f"/products/{PRODUCT}/devices/edit-groups/"
+
+        def do(adding):
+            _require_route(path)
+            return bench.console.post(path, {**selection, "add" if adding else "remove": scratch.name})
         return do
 
     def api_check(expected):
@@ -373,42 +373,28 @@ def batch_edits(bench: Bench) -> list[Scenario]:
                 raise WrongAnswer(f"the scratch group holds {members} devices, expected 0 or {expected}")
         return check
 
-    # The console posts form-encoded data; the test client wants a dict of lists for repeats.
-    def form(pairs):
-        data = {}
-        for key, value in pairs:
-            data.setdefault(key, []).append(value)
-        return data
-
-    listed_params = [("ids", device_id) for device_id in ids]
-    filter_params = [("all", "1"), ("groups", filter_group)]
+    listed = f"{len(ids):,} listed devices"
+    matching = f"all {filter_size:,} matching {filter_group}"
+    rows = [
+        (f"batch edit: {listed} (service)", "service", 300.0, len(ids),
+         service(lambda: Device.objects.filter(product=bench.product, device_id__in=ids)), _changed_count(len(ids))),
+        (f"batch edit: {listed} (API PUT)", "api", 300.0, len(ids), api_put({"devices": ids}), api_check(len(ids))),
+        (f"batch edit: {listed} (console)", "console", 300.0, len(ids), console_post({"ids": ids}),
+         console_check(len(ids))),
+        (f"batch edit: {matching} (service)", "service", 3000.0, filter_size,
+         service(lambda: Device.objects.visible_to(bench.membership).in_groups([bench.groups[filter_group].id])),
+         _changed_count(filter_size)),
+        (f"batch edit: {matching} (API PUT filter)", "api", 3000.0, filter_size,
+         api_put({"filter": {"groups": filter_group}}), api_check(filter_size)),
+        (f"batch edit: {matching} (console)", "console", 3000.0, filter_size,
+         console_post({"all": "1", "groups": filter_group}), console_check(filter_size)),
+    ]
     scenarios = []
-    for name, group, do, check, expected, target in [
-        (f"batch edit: {len(ids):,} listed devices (service)", "service", service_listed, _changed_count(len(ids)), len(ids), 300.0),
-        (f"batch edit: {len(ids):,} listed devices (API PUT)", "api", api_put(lambda: {"devices": ids}), api_check(len(ids)),
-         len(ids), 300.0),
-        (f"batch edit: {len(ids):,} listed devices (console)", "console",
-         lambda adding, p=listed_params: console_post_dict(bench, form(p), adding), console_check(len(ids)), len(ids), 300.0),
-        (f"batch edit: all {filter_size:,} matching {filter_group} (service)", "service", service_filter,
-         _changed_count(filter_size), filter_size, 3000.0),
-        (f"batch edit: all {filter_size:,} matching {filter_group} (API PUT filter)", "api",
-         api_put(lambda: {"filter": {"groups": filter_group}}), api_check(filter_size), filter_size, 3000.0),
-        (f"batch edit: all {filter_size:,} matching {filter_group} (console)", "console",
-         lambda adding, p=filter_params: console_post_dict(bench, form(p), adding), console_check(filter_size),
-         filter_size, 3000.0),
-    ]:
-        toggle = Toggle(bench, expected, do)
-        big = expected > 10_000
+    for name, group, target, expected, do, check in rows:
+        toggle = Toggle(bench, do)
         scenarios.append(Scenario(name, group, toggle, check=check, target_ms=target, cleanup=toggle.cleanup,
-                                  repeat=4 if big else 10, warmup=2, extra={"devices": expected}))
+                                  repeat=4 if expected > 10_000 else 10, warmup=2, extra={"devices": expected}))
     return scenarios
-
-
-def console_post_dict(bench: Bench, data: dict, adding: bool):
-    path = f"/products/{PRODUCT}/devices/edit-groups/"
-    _require_route(path)
-    data = {**data, ("add" if adding else "remove"): [bench.scratch.name]}
-    return bench.console.post(path, data)
 
 
 # Impact previews ---------------------------------------------------------------------------------
