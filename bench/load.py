@@ -123,8 +123,12 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
 
     # Queries per handshake, in process.
     body = json.dumps({"firmware_version": devices[0][1]})
-    with CaptureQueriesContext(connection) as captured:
-        response = bench.api.post(path, data=body, content_type="application/json")
+    try:
+        with CaptureQueriesContext(connection) as captured:
+            response = bench.api.post(path, data=body, content_type="application/json")
+    except Exception as error:  # a half-built endpoint must not stop the run
+        result.status, result.detail = "error", f"{type(error).__name__}: {error}"[:300]
+        return result
     result.queries = len(captured.captured_queries)
     if response.status_code != 200 or "update" not in response.json():
         result.status, result.detail = "wrong answer", f"handshake answered HTTP {response.status_code}"
