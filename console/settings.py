@@ -166,6 +166,8 @@ MEDIA_URL = "media/"
 FIRMWARE_MAX_BYTES = env_int("FIRMWARE_MAX_BYTES", 8 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# "Edit groups" posts up to 1,000 ticked device ids plus the groups and the CSRF token.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2_000
 
 # Production hardening, switched on together with FLEET_SECURE=1.
 SECURE = env_bool("FLEET_SECURE", False)

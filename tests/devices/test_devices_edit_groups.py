@@ -1,6 +1,7 @@
 import pytest
 
 from console.models import AuditEvent
+from devices.models import Device
 from groups.models import GroupMembership
 from tests.devices.conftest import HTMX
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
@@ -213,3 +214,15 @@ def test_a_batch_edit_of_all_matching_devices_costs_the_same_queries_whatever_th
     with django_assert_num_queries(12):
         client.post(URL, {"all": "1", "groups": "europe", "add": ["beta"]}, **HTMX)
     assert GroupMembership.objects.filter(group__name="beta").count() == count
+
+
+def test_a_thousand_ticked_devices_fit_in_one_save(personas, client_for):
+    product = personas.product
+    Device.objects.bulk_create(
+        Device(product=product, device_id=f"{n:024x}", name=f"bulk-{n}") for n in range(1000)
+    )
+    GroupFactory(product=product, name="beta")
+    ids = list(Device.objects.filter(product=product).values_list("device_id", flat=True))
+    response = client_for(personas.developer).post(URL, {"ids": ids, "add": ["beta"]}, **HTMX)
+    assert response.status_code == 204
+    assert GroupMembership.objects.filter(group__name="beta").count() == 1000
