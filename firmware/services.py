@@ -182,110 +182,6 @@ def firmware_delete(*, firmware: Firmware, actor) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The precedence rule over a whole fleet, for releases
-#
-# `targeting.annotations()` computes a device's best group with a correlated subquery, which is
-# right for a page of devices but evaluated several times per row over a fleet of a million.
-# A release changes only group releases and the default, so for fleet-wide counts the rule is
-# written here as one aggregate over the memberships of released groups, joined to the devices:
-# development → nothing; locked → the lock; else the highest version released to any of the
-# device's groups; else the default; else nothing. Group-name tie-breaks only decide which group
-# gets the credit, never the version, so they are not needed for counts. Tests check this form
-# against `with_target()` and a brute-force evaluation.
-
-
-def _fleet_targets_sql(devices, *, product_id: int, releases: dict, default=targeting.UNCHANGED,
-                      members_of_changed_only: bool = False):
-    """SQL and params of rows (id, firmware_version, old_target, new_target) for `devices`,
-    now and under a release scenario (group id -> version or None, and the default).
-
-    `members_of_changed_only` keeps only devices in a group whose release changes: with the
-    default unchanged, no other device can change target, and the query is driven by those
-    groups' memberships instead of the whole fleet."""
-    device_sql, device_params = (
-        devices.order_by().values("id", "firmware_version", "development", "desired_firmware_version").query.sql_with_params()
-    )
-    params = []
-    new_version = "f.version"
-    if releases:
-        whens = " ".join("WHEN %s THEN %s::integer" for _ in releases)
-        new_version = f"CASE g.id {whens} ELSE f.version END"
-        for group_id, version in releases.items():
-            params += [group_id, version]
-    changed = ""
-    if releases:
-        changed = f" OR id IN ({', '.join(['%s'] * len(releases))})"
-    having, having_params = "", []
-    if members_of_changed_only and releases:
-        having = f"HAVING MAX(CASE WHEN g.id IN ({', '.join(['%s'] * len(releases))}) THEN 1 ELSE 0 END) = 1"
-        having_params = list(releases.keys())
-    best_params = [*params, product_id, *releases.keys(), *having_params]
-    current_default = (
-        "(SELECT df.version FROM console_product p JOIN firmware_firmware df ON df.id = p.default_firmware_id"
-        " WHERE p.id = %s)"
-    )
-    default_params = [product_id]
-    if default is targeting.UNCHANGED:
-        new_default, new_default_params = current_default, [product_id]
-    else:
-        new_default, new_default_params = "%s::integer", [default]
-
-    def target(group_version, fallback):
-        return (
-            "CASE WHEN d.development THEN NULL"
-            " WHEN d.desired_firmware_version IS NOT NULL THEN d.desired_firmware_version"
-            f" ELSE COALESCE({group_version}, {fallback}) END"
-        )
-
-    sql = f"""
-        SELECT d.id, d.firmware_version,
-               {target("b.old_version", current_default)} AS old_target,
-               {target("b.new_version", new_default)} AS new_target
-        FROM ({device_sql}) AS d
-        {"JOIN" if members_of_changed_only else "LEFT JOIN"} (
-            SELECT m.device_id, MAX(f.version) AS old_version, MAX({new_version}) AS new_version
-            FROM groups_groupmembership m
-            JOIN groups_group g ON g.id = m.group_id
-            LEFT JOIN firmware_firmware f ON f.id = g.released_firmware_id
-            -- An array of the few released (or changing) groups, so that their memberships
-            -- are read through the group index rather than by scanning every membership.
-            WHERE m.group_id = ANY(ARRAY(
-                SELECT id FROM groups_group
-                WHERE product_id = %s AND (released_firmware_id IS NOT NULL{changed})
-            ))
-            GROUP BY m.device_id
-            {having}
-        ) AS b ON b.device_id = d.id
-    """
-    return sql, [*default_params, *new_default_params, *device_params, *best_params]
-
-
-def _fleet_impact(devices, *, product_id: int, scenario: targeting.Scenario) -> targeting.Impact:
-    sql, params = _fleet_targets_sql(
-        devices, product_id=product_id, releases=scenario.releases, default=scenario.default,
-        members_of_changed_only=scenario.default is targeting.UNCHANGED,
-    )
-    result = targeting.Impact()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT t.firmware_version, t.new_target, COUNT(*)
-            FROM ({sql}) AS t
-            WHERE t.new_target IS NOT NULL
-              AND (t.old_target IS NULL OR t.new_target <> t.old_target)
-              AND (t.firmware_version IS NULL OR t.new_target <> t.firmware_version)
-            GROUP BY t.firmware_version, t.new_target
-            """,
-            params,
-        )
-        for running, new_target, count in cursor.fetchall():
-            result.total += count
-            result.by_version[running] = result.by_version.get(running, 0) + count
-            result.by_target_version[new_target] = result.by_target_version.get(new_target, 0) + count
-    return result
-
-
-# ---------------------------------------------------------------------------------------------
 # Releases
 
 
@@ -324,7 +220,7 @@ def _scenario_impact(firmware: Firmware, scenario: targeting.Scenario, devices) 
         devices = Device.objects.filter(product_id=firmware.product_id)
     if scenario.default is targeting.UNCHANGED and not scenario.releases:
         return targeting.Impact()
-    return _fleet_impact(devices, product_id=firmware.product_id, scenario=scenario)
+    return targeting.impact(devices, scenario, product_id=firmware.product_id)
 
 
 def release_impact(*, firmware: Firmware, groups=None, product_default: bool | None = None, devices=None) -> targeting.Impact:
@@ -634,7 +530,7 @@ def rollout_progress(*, devices, product) -> dict[int, Rollout]:
     targeted: devices whose target is the version; updated: of those, running it; failed: of
     the rest, those whose latest attempt at it failed (no attempt pending); pending: the rest.
     """
-    sql, params = _fleet_targets_sql(devices, product_id=product.pk, releases={})
+    sql, params = targeting.fleet_targets_sql(devices, product_id=product.pk)
     # Joins rather than EXISTS per row: pending is unique per device, failures are grouped.
     with connection.cursor() as cursor:
         cursor.execute(

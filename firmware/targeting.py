@@ -8,8 +8,9 @@ First match wins:
 4. otherwise the product default, if one is released;
 5. otherwise nothing.
 
-Everything that needs a target (device pages, the API, impact previews, the handshake) gets it
-from `annotations()`, through `Device.objects.with_target()`, so they cannot disagree. A
+Everything that needs a device's target (device pages, the API, the handshake) gets it from
+`annotations()`, through `Device.objects.with_target()`; counts over a fleet (impact previews,
+rollouts) come from `fleet_targets_sql()` below, the same rule written set-based. A
 `Scenario` describes a change not yet made (a release, a group edit, a lock), which is how a
 preview computes the targets a change *would* produce with the very same rule.
 """
@@ -218,30 +219,169 @@ class Impact:
         }
 
 
-def impact(devices, scenario: Scenario) -> Impact:
-    """How many of `devices` the scenario would newly target for an update, in one query.
+# ---------------------------------------------------------------------------------------------
+# The same rule over a whole fleet, for counts
+#
+# `annotations()` finds each device's best group with a correlated subquery: right for a page of
+# devices, but over a million rows Django repeats that subquery wherever the CASE refers to it.
+# For counts (impact previews, rollouts, simulation) the rule is written once more, here beside
+# its per-row form, as one aggregate over the memberships of the few groups that matter (released
+# or changing), joined to the devices. Group-name tie-breaks only credit a group, never change a
+# version, so counts do not need them. tests/reliability holds both forms to a reference model.
 
-    A device is impacted when its target changes and the new target is a version it does
-    not run already.
+
+def _placeholders(values) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _greater(a: str, b: str) -> str:
+    """The larger of two nullable SQL values, NULL only when both are (portable GREATEST)."""
+    return f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL OR {a} >= {b} THEN {a} ELSE {b} END"
+
+
+def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int) -> tuple[str, list]:
+    """SQL and params of rows (id, firmware_version, old_target, new_target) for a Device
+    queryset of one product: the target now and under `scenario`, by the precedence rule.
+
+    When the scenario only changes some groups' releases or memberships, only members of those
+    groups can change target, and the rows are limited to them.
     """
-    from django.db.models import Count
+    from django.db import connection
 
-    rows = (
-        devices.with_target(prefix="old")
-        .with_target(scenario, prefix="new")
-        .filter(
-            Q(new_version__isnull=False)
-            & (Q(old_version__isnull=True) | ~Q(new_version=F("old_version")))
-            & (Q(firmware_version__isnull=True) | ~Q(new_version=F("firmware_version")))
-        )
-        .order_by()
-        .values("firmware_version", "new_version")
-        .annotate(devices=Count("id"))
+    releases = dict(scenario.releases)
+    add, remove = sorted(scenario.add_groups), sorted(scenario.remove_groups - scenario.add_groups)
+    changed = sorted(set(releases) | set(remove))
+    only_changed = (
+        bool(changed) and not add and scenario.default is UNCHANGED
+        and scenario.development is UNCHANGED and scenario.locked is UNCHANGED
     )
+
+    def new_release(params):
+        """A group's released version under the scenario (aliases g and f)."""
+        if not releases:
+            return "f.version"
+        whens = " ".join("WHEN %s THEN CAST(%s AS integer)" for _ in releases)
+        for group_id, version in releases.items():
+            params += [group_id, version]
+        return f"CASE g.id {whens} ELSE f.version END"
+
+    sql_params: list = []
+    current_default = (
+        "(SELECT df.version FROM console_product p JOIN firmware_firmware df ON df.id = p.default_firmware_id"
+        " WHERE p.id = %s)"
+    )
+
+    def target(*, development, locked, group_version, default):
+        return (
+            f"CASE WHEN {development} THEN NULL WHEN {locked} IS NOT NULL THEN {locked}"
+            f" ELSE COALESCE({group_version}, {default}) END"
+        )
+
+    # old_target
+    old = target(development="d.development", locked="d.desired_firmware_version",
+                 group_version="b.old_version", default=current_default)
+    sql_params.append(product_id)
+
+    # new_target, with its placeholders in textual order.
+    new_params: list = []
+    if scenario.development is UNCHANGED:
+        development = "d.development"
+    else:
+        development = "%s"
+        new_params.append(bool(scenario.development))
+    if scenario.locked is UNCHANGED:
+        locked_sql = "d.desired_firmware_version"
+        locked_params = []
+    else:
+        locked_sql = "CAST(%s AS integer)"
+        locked_params = [scenario.locked]
+    new_params += locked_params + locked_params  # the CASE names the lock twice
+    group_version = "b.new_version"
+    added_join, added_params = "", []
+    if add:
+        # The best release among the groups every device joins: one row, joined to all.
+        added_join = (
+            f"CROSS JOIN (SELECT MAX({new_release(added_params)}) AS version FROM groups_group g"
+            " LEFT JOIN firmware_firmware f ON f.id = g.released_firmware_id"
+            f" WHERE g.id IN ({_placeholders(add)})) AS a"
+        )
+        added_params += add
+        group_version = _greater("b.new_version", "a.version")
+    if scenario.default is UNCHANGED:
+        default_sql = current_default
+        new_params.append(product_id)
+    else:
+        default_sql = "CAST(%s AS integer)"
+        new_params.append(scenario.default)
+    new = target(development=development, locked=locked_sql, group_version=group_version, default=default_sql)
+
+    device_sql, device_params = (
+        devices.order_by().values("id", "firmware_version", "development", "desired_firmware_version").query.sql_with_params()
+    )
+
+    member_params: list = list(remove)
+    release_now = new_release(member_params)
+    if remove:
+        release_now = f"CASE WHEN g.id IN ({_placeholders(remove)}) THEN NULL ELSE {release_now} END"
+    relevant = "released_firmware_id IS NOT NULL"
+    if changed:
+        relevant += f" OR id IN ({_placeholders(changed)})"
+    relevant_groups = f"SELECT id FROM groups_group WHERE product_id = %s AND ({relevant})"
+    # On PostgreSQL an array of the few relevant groups makes the planner read their memberships
+    # through the group index rather than scanning every membership.
+    group_filter = (
+        f"m.group_id = ANY(ARRAY({relevant_groups}))" if connection.vendor == "postgresql"
+        else f"m.group_id IN ({relevant_groups})"
+    )
+    member_params += [product_id, *changed]
+    having = ""
+    if only_changed:
+        having = f"HAVING MAX(CASE WHEN g.id IN ({_placeholders(changed)}) THEN 1 ELSE 0 END) = 1"
+        member_params += changed
+
+    sql = f"""
+        SELECT d.id, d.firmware_version, {old} AS old_target, {new} AS new_target
+        FROM ({device_sql}) AS d
+        {added_join}
+        {"JOIN" if only_changed else "LEFT JOIN"} (
+            SELECT m.device_id, MAX(f.version) AS old_version, MAX({release_now}) AS new_version
+            FROM groups_groupmembership m
+            JOIN groups_group g ON g.id = m.group_id
+            LEFT JOIN firmware_firmware f ON f.id = g.released_firmware_id
+            WHERE {group_filter}
+            GROUP BY m.device_id
+            {having}
+        ) AS b ON b.device_id = d.id
+    """
+    return sql, [*sql_params, *new_params, *device_params, *added_params, *member_params]
+
+
+def impact(devices, scenario: Scenario, *, product_id: int) -> Impact:
+    """How many of `devices` (of one product) the scenario would newly target for an update.
+
+    A device is impacted when its target changes and the new target is a version it does not
+    run already. One statement, whatever the size of the fleet.
+    """
+    from django.db import connection
+
+    if scenario == CURRENT:
+        return Impact()
+    sql, params = fleet_targets_sql(devices, scenario, product_id=product_id)
     result = Impact()
-    for row in rows:
-        result.total += row["devices"]
-        running, target = row["firmware_version"], row["new_version"]
-        result.by_version[running] = result.by_version.get(running, 0) + row["devices"]
-        result.by_target_version[target] = result.by_target_version.get(target, 0) + row["devices"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT t.firmware_version, t.new_target, COUNT(*)
+            FROM ({sql}) AS t
+            WHERE t.new_target IS NOT NULL
+              AND (t.old_target IS NULL OR t.new_target <> t.old_target)
+              AND (t.firmware_version IS NULL OR t.new_target <> t.firmware_version)
+            GROUP BY t.firmware_version, t.new_target
+            """,
+            params,
+        )
+        for running, new_target, count in cursor.fetchall():
+            result.total += count
+            result.by_version[running] = result.by_version.get(running, 0) + count
+            result.by_target_version[new_target] = result.by_target_version.get(new_target, 0) + count
     return result

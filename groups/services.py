@@ -89,7 +89,7 @@ def group_delete_impact(group: Group) -> dict:
     """What deleting the group would do: devices leaving it, devices changing firmware target."""
     devices = Device.objects.filter(memberships__group=group)
     scenario = targeting.Scenario(remove_groups=frozenset({group.id}))
-    return {"devices": devices.count(), "impact": targeting.impact(devices, scenario)}
+    return {"devices": devices.count(), "impact": targeting.impact(devices, scenario, product_id=group.product_id)}
 
 
 @transaction.atomic
@@ -133,9 +133,12 @@ def _device_ids_of(pks) -> list[str]:
 
 def memberships_edit_impact(*, devices, add=(), remove=()) -> targeting.Impact:
     """What `memberships_edit` with the same arguments would do to firmware targets."""
+    groups = [*add, *remove]
+    if not groups:
+        return targeting.Impact()
     add_ids = frozenset(group.id for group in add)
     scenario = targeting.Scenario(add_groups=add_ids, remove_groups=frozenset(g.id for g in remove) - add_ids)
-    return targeting.impact(devices, scenario)
+    return targeting.impact(devices, scenario, product_id=groups[0].product_id)
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ import pytest
 from django.db.models import Count, Exists, OuterRef, Q
 
 from devices.models import Device
-from firmware import services, targeting
+from firmware import services
 from firmware.models import Firmware, FirmwareUpdate
 from groups.models import Group, GroupMembership
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
@@ -127,7 +127,7 @@ def test_a_restricted_members_impact_counts_only_the_devices_they_see(personas):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_the_fleet_form_of_the_rule_agrees_with_with_target_on_impacts_and_rollouts(personas, seed):
-    """services' set-based form of the precedence rule against the one annotation of targeting."""
+    """The set-based (fleet) form of the precedence rule against its per-row annotation."""
     rng = random.Random(100 + seed)
     product = personas.product
     firmware, groups, devices = random_fleet(product, rng)
@@ -144,8 +144,15 @@ def test_the_fleet_form_of_the_rule_agrees_with_with_target_on_impacts_and_rollo
         chosen = [group for group in groups if rng.random() < 0.4]
         product_default = rng.choice([True, False, None])
         scenario = services.release_scenario(firmware=firmware[version], groups=chosen, product_default=product_default)
-        assert services.release_impact(firmware=firmware[version], groups=chosen, product_default=product_default) == \
-            targeting.impact(fleet, scenario)
+        per_row = {}
+        for row in fleet.with_target(prefix="old").with_target(scenario, prefix="new").values(
+            "firmware_version", "old_version", "new_version"
+        ):
+            new = row["new_version"]
+            if new is not None and new != row["old_version"] and new != row["firmware_version"]:
+                per_row[row["firmware_version"]] = per_row.get(row["firmware_version"], 0) + 1
+        impact = services.release_impact(firmware=firmware[version], groups=chosen, product_default=product_default)
+        assert impact.by_version == per_row
 
     rollouts = services.rollout_progress(devices=fleet, product=product)
     for version in VERSIONS:

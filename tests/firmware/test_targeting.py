@@ -124,7 +124,7 @@ def test_impact_counts_only_devices_whose_new_target_they_do_not_run(product):
     on_five = DeviceFactory.create_batch(2, product=product, firmware_version=5)
     locked = DeviceFactory(product=product, firmware_version=4, desired_firmware_version=4)
     group = GroupFactory(product=product, devices=[*on_four, *on_five, locked])
-    result = targeting.impact(Device.objects.filter(product=product), targeting.Scenario(releases={group.id: 5}))
+    result = targeting.impact(Device.objects.filter(product=product), targeting.Scenario(releases={group.id: 5}), product_id=product.id)
     assert result.as_json() == {
         "total": 3,
         "by_version": [{"version": 4, "total": 3}],

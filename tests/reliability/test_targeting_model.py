@@ -105,7 +105,7 @@ class TargetingAgreesWithTheReferenceModel(TestCase):
         new_default=st.sampled_from(["unchanged", None, *VERSIONS]),
     )
     def test_a_release_preview_matches_the_model(self, fleet, releases, default, new_releases, new_default):
-        _product, groups, devices = self.build(fleet, releases, default)
+        product, groups, devices = self.build(fleet, releases, default)
         after_releases = {**releases, **new_releases}
         after_default = default if new_default == "unchanged" else new_default
         before = [reference_target(s, s["groups"], releases, default) for s in fleet]
@@ -115,7 +115,7 @@ class TargetingAgreesWithTheReferenceModel(TestCase):
             releases={groups[name].id: version for name, version in new_releases.items()},
             default=targeting.UNCHANGED if new_default == "unchanged" else new_default,
         )
-        impact = targeting.impact(Device.objects.filter(pk__in=[d.pk for d in devices]), scenario)
+        impact = targeting.impact(Device.objects.filter(pk__in=[d.pk for d in devices]), scenario, product_id=product.id)
         assert impact.by_version == reference_impact(fleet, before, after)
         assert impact.total == sum(impact.by_version.values())
 
@@ -128,7 +128,7 @@ class TargetingAgreesWithTheReferenceModel(TestCase):
         remove=st.sets(st.sampled_from(GROUP_NAMES)),
     )
     def test_a_group_edit_preview_matches_the_model(self, fleet, releases, default, add, remove):
-        _product, groups, devices = self.build(fleet, releases, default)
+        product, groups, devices = self.build(fleet, releases, default)
         remove = remove - add
         before = [reference_target(s, s["groups"], releases, default) for s in fleet]
         after = [reference_target(s, s["groups"], releases, default, add=add, remove=remove) for s in fleet]
@@ -141,4 +141,4 @@ class TargetingAgreesWithTheReferenceModel(TestCase):
         for device, expected in zip(devices, after):
             row = rows[device.pk]
             assert (row.new_version, row.new_rule, row.new_group) == expected
-        assert targeting.impact(queryset, scenario).by_version == reference_impact(fleet, before, after)
+        assert targeting.impact(queryset, scenario, product_id=product.id).by_version == reference_impact(fleet, before, after)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from console.models import AuditEvent, Product
 from devices.models import Device
-from firmware import services
+from firmware import targeting
 from firmware.models import FirmwareUpdate
 
 PENDING, SUCCEEDED, FAILED = (FirmwareUpdate.Status.PENDING, FirmwareUpdate.Status.SUCCEEDED, FirmwareUpdate.Status.FAILED)
@@ -103,7 +103,7 @@ class Command(BaseCommand):
 
     def _intelligent(self, product, batch):
         """Ids of online devices of the batch whose target is an intelligent release they do not run."""
-        sql, params = services._fleet_targets_sql(batch.filter(online=True), product_id=product.pk, releases={})
+        sql, params = targeting.fleet_targets_sql(batch.filter(online=True), product_id=product.pk)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
@@ -127,7 +127,7 @@ class Command(BaseCommand):
         FirmwareUpdate.objects.filter(device_id__in=ids, status=PENDING, to_version=F("device__firmware_version")).update(
             status=SUCCEEDED, finished_at=now
         )
-        targets, params = services._fleet_targets_sql(Device.objects.filter(pk__in=ids), product_id=product.pk, releases={})
+        targets, params = targeting.fleet_targets_sql(Device.objects.filter(pk__in=ids), product_id=product.pk)
         table = FirmwareUpdate._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
