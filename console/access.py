@@ -6,11 +6,17 @@ from django.http import Http404
 from console.models import Membership
 
 
-def membership_for(user, product_ref, *, write: bool = False, manage_team: bool = False) -> Membership:
+def membership_for(user, product_ref, *, write: bool = False, product_wide: bool = False,
+                   manage_team: bool = False) -> Membership:
     """The user's membership of the product named by slug or integer id.
 
     Outsiders (and anonymous users) get 404, never a hint that the product exists; members
     whose role cannot do the requested kind of change get 403.
+
+    `product_wide` marks changes that reach beyond any one group (creating, renaming or deleting
+    groups; uploading, editing or deleting firmware; importing or removing devices; the product
+    default): a member restricted to groups may not make them. Within their groups they may tag
+    devices, lock them, mark them for development and release firmware to those groups.
     """
     if not user.is_authenticated:
         raise Http404("No such product")
@@ -21,6 +27,8 @@ def membership_for(user, product_ref, *, write: bool = False, manage_team: bool 
         raise Http404("No such product")
     if write and not membership.can_write:
         raise PermissionDenied("Your role in this product cannot make changes.")
+    if product_wide and membership.restricted_group_ids() is not None:
+        raise PermissionDenied("Your access is limited to some groups, so you cannot change the whole product.")
     if manage_team and not membership.can_manage_team:
         raise PermissionDenied("Only the product's Owner and Administrators manage the team.")
     return membership

@@ -306,7 +306,8 @@ def product_membership(request: HttpRequest, product: str, *, write: bool = Fals
 
 
 def refuse_restricted(membership, action: str) -> None:
-    """Members restricted to groups act on their devices and groups only, never product-wide."""
+    """Members restricted to groups act on their devices and groups only, never product-wide
+    (the rule of console.access.membership_for's `product_wide`)."""
     if membership.restricted_group_ids() is not None:
         raise ApiError(
             403,

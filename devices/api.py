@@ -544,6 +544,7 @@ def import_devices(request, product: str):
 )
 def remove_device(request, product: str, device_id: str):
     membership = product_membership(request, product, write=True)
+    refuse_restricted(membership, "remove devices")
     services.device_remove(device=_device(membership, device_id), actor=request.user)
     return Status(204, None)
 

@@ -302,9 +302,13 @@ def release_firmware(request, product: str, payload: ReleaseIn):
     """`groups`, when present, is the complete list of groups the version is released to;
     `product_default` true/false makes it (or stops it being) the default; absent is unchanged."""
     membership = product_membership(request, product, write=True)
-    refuse_restricted(membership, "release firmware")
+    if payload.product_default is not None:
+        refuse_restricted(membership, "change the product default")
     firmware = _release_firmware(membership, payload.version, field="version")
-    groups = None if payload.groups is None else _named_groups(membership, payload.groups, field="groups")
+    groups = None
+    if payload.groups is not None:
+        named = _named_groups(membership, payload.groups, field="groups")
+        groups = services.release_groups_for(membership=membership, firmware=firmware, groups=named)
     firmware = services.firmware_release(
         firmware=firmware,
         groups=groups,

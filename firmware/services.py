@@ -210,6 +210,17 @@ def _scenario(firmware, before, after, default_before, default_after) -> targeti
     return targeting.Scenario(releases=releases, default=default)
 
 
+def release_groups_for(*, membership, firmware: Firmware, groups) -> list[Group]:
+    """The complete group list a member's release means. A member restricted to groups names
+    only theirs: the version stays released to the groups they cannot see."""
+    groups = list(groups)
+    restricted = membership.restricted_group_ids()
+    if restricted is None:
+        return groups
+    kept = Group.objects.filter(product_id=firmware.product_id, released_firmware=firmware).exclude(id__in=restricted)
+    return groups + list(kept)
+
+
 def release_scenario(*, firmware: Firmware, groups=None, product_default: bool | None = None) -> targeting.Scenario:
     """The targeting scenario a `firmware_release` with the same arguments would produce."""
     return _scenario(firmware, *_release_targets(firmware, groups, product_default))

@@ -137,7 +137,7 @@ def firmware_progress(request, product):
 @login_required
 @require_http_methods(["GET", "POST"])
 def firmware_upload(request, product):
-    membership = access.membership_for(request.user, product, write=True)
+    membership = access.membership_for(request.user, product, write=True, product_wide=True)
     product = membership.product
     form = forms.UploadForm(request.POST or None, request.FILES or None, max_bytes=settings.FIRMWARE_MAX_BYTES)
     if request.method == "POST" and form.is_valid():
@@ -164,7 +164,7 @@ def firmware_upload(request, product):
 @login_required
 @require_http_methods(["GET", "POST"])
 def firmware_delete(request, product, version):
-    membership = access.membership_for(request.user, product, write=True)
+    membership = access.membership_for(request.user, product, write=True, product_wide=True)
     firmware = _firmware(membership, version)
     error = None
     if request.method == "POST":
@@ -191,12 +191,8 @@ def _release_arguments(membership, firmware, form) -> dict:
     A member restricted to groups only changes those: the version stays released to the groups
     they cannot see, and the product default stays as it is.
     """
-    chosen = list(form.cleaned_data["groups"])
-    restricted = membership.restricted_group_ids()
-    if restricted is not None:
-        chosen += list(Group.objects.filter(product=membership.product, released_firmware=firmware).exclude(id__in=restricted))
     return {
-        "groups": chosen,
+        "groups": services.release_groups_for(membership=membership, firmware=firmware, groups=form.cleaned_data["groups"]),
         "product_default": form.cleaned_data.get("product_default") if "product_default" in form.fields else None,
         "intelligent": form.cleaned_data["intelligent"],
     }

@@ -119,6 +119,7 @@ def create_group(request, product: str, payload: GroupCreate):
 )
 def edit_group(request, product: str, name: str, payload: GroupEdit):
     membership = product_membership(request, product, write=True)
+    refuse_restricted(membership, "rename or edit groups")
     group = _group(membership, name)
     if payload.name is None and payload.description is None and payload.color is None:
         raise ApiError(

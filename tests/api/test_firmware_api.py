@@ -333,11 +333,23 @@ def test_an_invalid_release_is_a_400_naming_the_field_and_releases_nothing(perso
     assert not Firmware.objects.get(version=4).ever_released
 
 
-def test_view_only_and_restricted_tokens_cannot_release(personas, api):
+def test_view_only_tokens_cannot_release_and_restricted_ones_not_as_product_default(personas, api):
     _proven(personas.product, 4)
-    assert api("support").put(f"{FIRMWARE}/release", {"version": 4, "product_default": True}).status_code == 403
-    assert api("restricted").put(f"{FIRMWARE}/release", {"version": 4, "groups": ["partner-fleet"]}).status_code == 403
+    assert api("support").put(f"{FIRMWARE}/release", {"version": 4, "groups": ["partner-fleet"]}).status_code == 403
+    assert api("restricted").put(f"{FIRMWARE}/release", {"version": 4, "product_default": True}).status_code == 403
     assert not Firmware.objects.get(version=4).ever_released
+
+
+def test_a_restricted_token_releases_to_its_group_and_leaves_the_others_alone(personas, api):
+    v4 = _proven(personas.product, 4)
+    europe = GroupFactory(product=personas.product, name="europe", released_firmware=v4)
+    response = api("restricted").put(f"{FIRMWARE}/release", {"version": 4, "groups": ["partner-fleet"]})
+    assert response.status_code == 200
+    personas.restricted_group.refresh_from_db()
+    europe.refresh_from_db()
+    assert personas.restricted_group.released_firmware == v4
+    assert europe.released_firmware == v4
+    assert api("restricted").put(f"{FIRMWARE}/release", {"version": 4, "groups": ["europe"]}).status_code == 400
 
 
 def test_releasing_in_another_product_is_404(personas, api):

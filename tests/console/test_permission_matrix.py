@@ -1,0 +1,186 @@
+"""Who may do what, on every route of the console and the API, for every persona.
+
+The table below names each route once; `test_every_route_is_in_the_table` walks the URL
+configuration, so a new route fails the suite until someone decides who may use it.
+Statuses per persona kind:
+- read: every member 200; outsider 404; anonymous sign-in redirect (console) or 401 (API).
+- write: Owner, Administrator and Developer get through (any status but 401/403/404/405/5xx);
+  Support and View-only 403; outsider 404; anonymous sign-in redirect or 401.
+- team: like write, but only the Owner and Administrators get through.
+The member restricted to one group gets what `RESTRICTED` says (their group's objects only).
+"""
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from console.models import AccessToken, Membership
+from tests.factories import DeviceFactory, FirmwareFactory
+
+pytestmark = pytest.mark.django_db
+
+DEVICE = "0000000000000000000000aa"
+PERSONAS = ["owner", "administrator", "developer", "support", "viewer", "partner", "outsider", "anonymous"]
+
+# name: (kind, method, path, body). {p} product slug, {d} device id, {g} the partner's group
+# (id in the console, name in the API), {m} the viewer's membership id.
+CONSOLE = {
+    "product_home": ("read", "get", "/products/{p}/", None),
+    "team": ("read", "get", "/products/{p}/team/", None),
+    "team_invite": ("team", "post", "/products/{p}/team/invite/", {"identifier": "nobody", "role": "viewer"}),
+    "team_member": ("team", "post", "/products/{p}/team/{m}/", {"role": "support"}),
+    "activity": ("read", "get", "/products/{p}/activity/", None),
+    "devices:list": ("read", "get", "/products/{p}/devices/", None),
+    "devices:edit_groups": ("write", "post", "/products/{p}/devices/edit-groups/", {"ids": ["{d}"], "add": ["{gname}"]}),
+    "devices:detail": ("read", "get", "/products/{p}/devices/{d}/", None),
+    "devices:groups": ("write", "post", "/products/{p}/devices/{d}/groups/", {"groups": ["{gname}"]}),
+    "groups:list": ("read", "get", "/products/{p}/groups/", None),
+    "groups:create": ("write", "post", "/products/{p}/groups/new/", {"name": "matrix-new", "color": "#112233"}),
+    "groups:edit": ("write", "post", "/products/{p}/groups/{g}/edit/", {"name": "{gname}", "description": "x", "color": "#112233"}),
+    "groups:delete": ("write", "post", "/products/{p}/groups/{g}/delete/", {}),
+    "firmware:list": ("read", "get", "/products/{p}/firmware/", None),
+    "firmware:upload": ("write", "post", "/products/{p}/firmware/upload/", {"version": "9", "title": "x"}),
+    "firmware:progress": ("read", "get", "/products/{p}/firmware/progress/", None),
+    "firmware:release": ("write", "get", "/products/{p}/firmware/3/release/", None),
+    "firmware:release_confirm": ("write", "post", "/products/{p}/firmware/3/release/confirm/", {"groups": ["{g}"]}),
+    "firmware:delete": ("write", "post", "/products/{p}/firmware/3/delete/", {}),
+    "firmware:device_section": ("read", "get", "/products/{p}/firmware/devices/{d}/", None),
+    "firmware:device_lock": ("write", "post", "/products/{p}/firmware/devices/{d}/lock/", {"version": "3"}),
+    "firmware:device_unlock": ("write", "post", "/products/{p}/firmware/devices/{d}/unlock/", {}),
+    "firmware:device_development": ("write", "post", "/products/{p}/firmware/devices/{d}/development/", {"development": "true"}),
+}
+API = {
+    "api:list_groups": ("read", "get", "/v1/products/{p}/groups", None),
+    "api:create_group": ("write", "post", "/v1/products/{p}/groups", {"name": "matrix-new"}),
+    "api:get_group": ("read", "get", "/v1/products/{p}/groups/{gname}", None),
+    "api:edit_group": ("write", "put", "/v1/products/{p}/groups/{gname}", {"description": "x"}),
+    "api:delete_group": ("write", "delete", "/v1/products/{p}/groups/{gname}", None),
+    "api:list_devices": ("read", "get", "/v1/products/{p}/devices", None),
+    "api:batch_edit_devices": ("write", "put", "/v1/products/{p}/devices",
+                               {"action": "groups", "devices": ["{d}"], "metadata": {"add": ["{gname}"]}}),
+    "api:import_devices": ("write", "post", "/v1/products/{p}/devices", {"id": "0000000000000000000000cc"}),
+    "api:get_device": ("read", "get", "/v1/products/{p}/devices/{d}", None),
+    "api:update_device": ("write", "put", "/v1/products/{p}/devices/{d}", {"notes": "x"}),
+    "api:remove_device": ("write", "delete", "/v1/products/{p}/devices/{d}", None),
+    "api:handshake": ("write", "post", "/v1/products/{p}/devices/{d}/handshake", {"firmware_version": 3}),
+    "api:update_failed": ("write", "post", "/v1/products/{p}/devices/{d}/update_failed", {"version": 3, "reason": "x"}),
+    "api:list_firmware": ("read", "get", "/v1/products/{p}/firmware", None),
+    "api:upload_firmware": ("write", "post", "/v1/products/{p}/firmware", {}),
+    "api:get_firmware": ("read", "get", "/v1/products/{p}/firmware/3", None),
+    "api:edit_firmware": ("write", "put", "/v1/products/{p}/firmware/3", {"title": "x"}),
+    "api:delete_firmware": ("write", "delete", "/v1/products/{p}/firmware/3", None),
+    "api:download_firmware": ("read", "get", "/v1/products/{p}/firmware/3/binary", None),
+    "api:release_firmware": ("write", "put", "/v1/products/{p}/firmware/release", {"version": 3, "groups": ["{gname}"]}),
+    "api:impact": ("read", "get", "/v1/products/{p}/impact?action=edit_groups_for_firmware&firmware_version=3", None),
+}
+# Routes outside any product, tested elsewhere: sign-in and out, the user's own tokens, the
+# API's token endpoints, schema and docs.
+NOT_PRODUCT_SCOPED = {
+    "home", "login", "logout", "tokens", "token_revoke", "api:openapi-json", "api:openapi-view",
+    "api:create_token", "api:revoke_current_token", "api:api-root",
+}
+# The partner (a Developer restricted to group partner-fleet) on writes: 403 where a change
+# would reach beyond their group (creating, renaming or deleting groups, uploading or deleting
+# firmware, importing or removing devices); through elsewhere, on their group's device.
+RESTRICTED_FORBIDDEN = {
+    "groups:create", "groups:edit", "groups:delete", "firmware:upload", "firmware:delete",
+    "api:create_group", "api:edit_group", "api:delete_group", "api:import_devices", "api:remove_device",
+    "api:upload_firmware", "api:delete_firmware", "api:edit_firmware",
+}
+
+
+def route_names():
+    names = set()
+
+    def walk(resolver, namespace=None):
+        for pattern in resolver.url_patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.app_name == "admin":
+                    continue
+                walk(pattern, pattern.namespace or namespace)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                names.add(f"{namespace}:{pattern.name}" if namespace else pattern.name)
+
+    walk(get_resolver())
+    return names
+
+
+def test_every_route_is_in_the_table():
+    assert route_names() == set(CONSOLE) | set(API) | NOT_PRODUCT_SCOPED
+
+
+def expected(name, kind, persona, api):
+    if persona == "anonymous":
+        return {401} if api else {302}
+    if persona == "outsider":
+        return {404}
+    allowed = {"read": PERSONAS[:6], "write": ["owner", "administrator", "developer", "partner"],
+               "team": ["owner", "administrator"]}[kind]
+    if persona == "partner" and name in RESTRICTED_FORBIDDEN:
+        return {403}
+    if persona in allowed:
+        return None  # through: checked as "not refused"
+    return {403}
+
+
+@pytest.fixture
+def world(personas):
+    cache.clear()
+    device = DeviceFactory(product=personas.product, device_id=DEVICE, firmware_version=3)
+    personas.restricted_group.memberships.create(device=device)
+    FirmwareFactory(product=personas.product, version=3)
+    return {
+        "p": personas.product.slug,
+        "d": DEVICE,
+        "g": personas.restricted_group.pk,
+        "gname": personas.restricted_group.name,
+        "m": Membership.objects.get(user=personas.viewer).pk,
+    }
+
+
+def fill(value, world, *, api):
+    if isinstance(value, str):
+        if api:
+            value = value.replace("{g}", "{gname}")
+        return value.format(**world)
+    if isinstance(value, list):
+        return [fill(item, world, api=api) for item in value]
+    if isinstance(value, dict):
+        return {key: fill(item, world, api=api) for key, item in value.items()}
+    return value
+
+
+def call(client, method, path, body, *, api, headers):
+    if method == "get":
+        return client.get(path, **headers)
+    if api:
+        return client.generic(method.upper(), path, json.dumps(body or {}), content_type="application/json", **headers)
+    return client.post(path, body or {}, **headers)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(CONSOLE) + sorted(API))
+def test_each_persona_gets_what_their_role_allows(personas, world, name, persona):
+    api = name.startswith("api:")
+    kind, method, path, body = (API if api else CONSOLE)[name]
+    client, headers = Client(), {}
+    if persona != "anonymous":
+        user = get_user_model().objects.get(username=persona)
+        if api:
+            _token, raw, _ = AccessToken.issue(user=user)
+            headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+        else:
+            client.force_login(user)
+    response = call(client, method, fill(path, world, api=api), fill(body, world, api=api), api=api, headers=headers)
+
+    wanted = expected(name, kind, persona, api)
+    if wanted is None:
+        assert response.status_code not in {401, 403, 404, 405} and response.status_code < 500, response.status_code
+    else:
+        assert response.status_code in wanted, response.status_code
+    if wanted == {302}:
+        assert response["Location"].startswith("/login/")
