@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,12 +17,8 @@ from groups.models import Group
 
 
 def _membership_for_group_admin(request, product):
-    """Creating, renaming and deleting groups is for writers who see every group: a member
-    restricted to some groups may tag devices into those groups, not reshape the product."""
-    membership = access.membership_for(request.user, product, write=True)
-    if membership.restricted_group_ids() is not None:
-        raise PermissionDenied("Members restricted to groups cannot create, edit or delete groups.")
-    return membership
+    """Creating, renaming and deleting groups reshapes the product: not for restricted members."""
+    return access.membership_for(request.user, product, write=True, product_wide=True)
 
 
 def _get_group(membership, group_id) -> Group:
