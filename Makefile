@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet --editable '.[test]'
 	touch $@
 
-# Particle's own JavaScript client, for the compatibility test (skipped without npm).
+# Particle's own JavaScript client, for the compatibility test (which fails without it).
 clients:
 	@lock=tests/clients/package-lock.json; stamp=tests/clients/node_modules/.installed; \
 	if [ -f $$lock ] && [ ! $$stamp -nt $$lock ]; then \
