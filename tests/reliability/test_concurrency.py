@@ -118,3 +118,27 @@ def test_a_database_error_in_the_middle_of_a_batch_edit_changes_nothing(personas
     assert GroupMembership.objects.filter(group=new).count() == 0
     assert GroupMembership.objects.filter(group=old).count() == 5
     assert not AuditEvent.objects.filter(action="device.groups").exists()
+
+
+def test_two_releases_racing_for_one_group_end_consistent_and_serialized(personas):
+    from firmware import services as firmware_services
+    from tests.factories import FirmwareFactory
+
+    product = personas.product
+    v4, v5 = FirmwareFactory(product=product, version=4), FirmwareFactory(product=product, version=5)
+    DeviceFactory(product=product, development=True, firmware_version=4)
+    DeviceFactory(product=product, development=True, firmware_version=5)
+    europe = GroupFactory(product=product, name="europe", devices=DeviceFactory.create_batch(5, product=product))
+
+    def release(firmware):
+        return lambda: firmware_services.firmware_release(firmware=firmware, groups=[europe], actor=personas.admin)
+
+    results = run_together(release(v4), release(v5))
+
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    europe.refresh_from_db()
+    # The later of the two serialized releases wins, and its audit event is the newest.
+    events = list(AuditEvent.objects.filter(action__startswith="firmware.release").order_by("created_at", "id"))
+    assert len(events) == 2
+    assert europe.released_firmware.version == int(events[-1].object_repr.split()[0].lstrip("v"))
+    assert Group.objects.filter(product=product, released_firmware__isnull=False).count() == 1
