@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,6 +30,25 @@ PER_PAGE = (25, 50, 100)
 # Sortable columns, by their key in devices.filters.SORTS.
 SORT_COLUMNS = [("device_id", "Device ID"), ("name", "Name"), ("firmware", "Firmware"), ("last_handshake", "Last handshake")]
 HISTORY_LENGTH = 50
+
+
+class CappedPaginator(Paginator):
+    """Counts matches only up to COUNT_CAP + 1: an exact count over hundreds of thousands of
+    devices costs more than the page itself, and "10,000+" tells people as much."""
+
+    COUNT_CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.COUNT_CAP + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.COUNT_CAP
+
+    @property
+    def count_display(self) -> str:
+        return f"{self.COUNT_CAP:,}+" if self.capped else f"{self.count:,}"
 
 
 def _query(pairs) -> str:
@@ -86,9 +106,10 @@ def device_list(request, product):
     valid = filterset.is_valid()
     sort = (filterset.form.cleaned_data.get("sort") if valid else None) or "last_handshake"
     per_page = _per_page(request.GET)
-    devices = filterset.qs.with_target() if valid else Device.objects.none()
-    page = Paginator(devices, per_page).get_page(request.GET.get("page"))
-    rows = list(page.object_list)
+    devices = filterset.qs if valid else Device.objects.none()
+    page = CappedPaginator(devices, per_page).get_page(request.GET.get("page"))
+    # Count the bare filter; only the rows shown carry the targeting annotation.
+    rows = list(devices.with_target()[page.start_index() - 1 : page.end_index()]) if page.paginator.count else []
     groups_by_id = {group.id: group for group in filterset.visible_groups.values()}
     _attach_group_tags(rows, membership, groups_by_id)
 

@@ -73,7 +73,7 @@
     if (offer) offer.hidden = !whole || matching;
     if (done) done.hidden = !matching;
     var count = form.querySelector("[data-selection-count]");
-    var total = Number(form.dataset.total || 0).toLocaleString();
+    var total = form.dataset.total || "0";
     if (count) count.textContent = matching ? "All " + total + " devices selected" : checked ? checked + " selected" : "No devices selected";
     var edit = form.querySelector("[data-edit-groups]");
     if (edit) edit.disabled = checked === 0;

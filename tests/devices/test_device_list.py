@@ -176,3 +176,16 @@ def test_an_invalid_parameter_without_a_field_on_the_page_is_still_explained(per
     html = client_for(personas.viewer).get(URL, {"sort": "colour"}).content.decode()
     assert "This filter is not valid." in html
     assert "Sort: Select a valid choice. colour is not one of the available choices." in html
+
+
+def test_a_large_match_is_counted_only_up_to_the_cap(personas, client_for, monkeypatch):
+    from devices.views import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "COUNT_CAP", 30)
+    DeviceFactory.create_batch(40, product=personas.product)
+    response = client_for(personas.developer).get(URL)
+    page = " ".join(response.content.decode().split())
+    assert len(response.context["devices"]) == 25
+    assert "1–25 of 30+ devices" in page
+    assert "Select all 30+ devices matching this filter" in page
+    assert "Page 1 of 2+" in page
