@@ -2,7 +2,7 @@ import pytest
 
 from console.models import AuditEvent
 from groups.models import Group, GroupMembership
-from tests.devices.conftest import HTMX
+from tests.conftest import HTMX
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.devices.conftest import HTMX
+from tests.conftest import HTMX
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ import pytest
 from console.models import AuditEvent
 from devices.models import Device
 from groups.models import GroupMembership
-from tests.devices.conftest import HTMX
+from tests.conftest import HTMX
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
 
 pytestmark = pytest.mark.django_db

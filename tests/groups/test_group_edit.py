@@ -2,7 +2,7 @@ import pytest
 
 from console.models import AuditEvent
 from tests.factories import GroupFactory
-from tests.groups.conftest import HTMX
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 

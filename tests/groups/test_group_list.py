@@ -1,7 +1,7 @@
 import pytest
 
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
-from tests.groups.conftest import HTMX
+from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db
 
