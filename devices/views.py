@@ -195,8 +195,10 @@ def devices_edit_groups(request, product):
     }
     htmx = request.htmx and not request.htmx.history_restore_request
     template = "devices/devices_edit_groups_dialog.html"
+    # Without htmx, a refused POST answers 400 (htmx only swaps 2xx, so it gets 200).
+    refused = 400 if request.method == "POST" and not htmx else 200
     if not selection.is_valid():
-        return render(request, template + ("#edit-groups-dialog" if htmx else ""), context)
+        return render(request, template + ("#edit-groups-dialog" if htmx else ""), context, status=refused)
     devices = selection.devices()
     context["selected_count"] = devices.count()
 
@@ -218,7 +220,8 @@ def devices_edit_groups(request, product):
     if htmx and request.method == "POST":
         partial = "edit-groups-impact" if request.htmx.target == "edit-groups-impact" else "edit-groups-dialog-body"
         return render(request, f"{template}#{partial}", context)
-    return render(request, template + ("#edit-groups-dialog" if htmx else ""), context)
+    status = refused if form.errors else 200
+    return render(request, template + ("#edit-groups-dialog" if htmx else ""), context, status=status)
 
 
 def _get_device(membership, device_id) -> Device:

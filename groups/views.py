@@ -49,9 +49,12 @@ def _done(request, *, message: str, events: tuple[str, ...], default_next: str) 
 def _render_dialog(request, template: str, context: dict, *, name: str) -> HttpResponse:
     """A dialog's full page without htmx; the `<dialog>` on an htmx GET; its body after an
     invalid htmx POST, swapped into the open dialog."""
-    if request.htmx and not request.htmx.history_restore_request:
+    htmx = request.htmx and not request.htmx.history_restore_request
+    if htmx:
         template = f"{template}#{name}-body" if request.method == "POST" else f"{template}#{name}"
-    return render(request, template, context)
+    # A form posted back without htmx is only re-rendered when it was refused; htmx swaps 2xx only.
+    status = 400 if request.method == "POST" and not htmx else 200
+    return render(request, template, context, status=status)
 
 
 @login_required
