@@ -142,3 +142,38 @@ def test_two_releases_racing_for_one_group_end_consistent_and_serialized(persona
     assert len(events) == 2
     assert europe.released_firmware.version == int(events[-1].object_repr.split()[0].lstrip("v"))
     assert Group.objects.filter(product=product, released_firmware__isnull=False).count() == 1
+
+
+def test_a_database_error_in_the_middle_of_a_release_changes_nothing(personas):
+    from firmware import services as firmware_services
+    from firmware.models import Firmware
+    from tests.factories import FirmwareFactory
+
+    product = personas.product
+    v5 = FirmwareFactory(product=product, version=5)
+    DeviceFactory(product=product, development=True, firmware_version=5)
+    first, second = GroupFactory(product=product, name="alpha"), GroupFactory(product=product, name="zulu")
+    # The release updates groups one statement at a time or together; fail on the second group.
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            CREATE FUNCTION refuse_zulu() RETURNS trigger AS $$
+            BEGIN IF NEW.id = {second.pk} THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$
+            LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_zulu_release BEFORE UPDATE ON groups_group
+            FOR EACH ROW EXECUTE FUNCTION refuse_zulu();
+        """)
+    try:
+        with pytest.raises(Exception, match="injected failure"):
+            firmware_services.firmware_release(
+                firmware=v5, groups=[first, second], product_default=True, actor=personas.admin
+            )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_zulu_release ON groups_group; DROP FUNCTION refuse_zulu();")
+
+    first.refresh_from_db()
+    product.refresh_from_db()
+    assert first.released_firmware is None
+    assert product.default_firmware is None
+    assert not Firmware.objects.get(pk=v5.pk).ever_released
+    assert not AuditEvent.objects.filter(action__startswith="firmware.release").exists()
