@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from console import access, forms, services, throttle
 from console.models import AccessToken, AuditEvent, Membership, Role
-from devices.models import Device
+from devices.models import Device, normalize_device_id
 from groups.models import Group
 
 
@@ -178,15 +178,20 @@ def activity(request, product):
     if membership.restricted_group_ids() is not None:
         # A member limited to some groups sees only their own actions, never the wider fleet's.
         events = events.filter(actor=request.user)
-    actor = request.GET.get("actor", "").strip()
+    actor = request.GET.get("actor", "").strip().replace("\x00", "")
     kind = request.GET.get("kind", "")
     device = request.GET.get("device", "").strip().lower()
+    device_error = ""
     if actor:
         events = events.filter(actor__username=actor)
     if kind in ACTIVITY_KINDS:
         events = events.filter(action__startswith=f"{kind}.")
     if device:
-        events = events.touching_device(device)
+        if normalize_device_id(device):
+            events = events.touching_device(device)
+        else:
+            device_error = "A device ID is 24 hexadecimal characters (0-9, a-f)."
+            events = events.none()
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     context = {
         "membership": membership,
@@ -195,6 +200,7 @@ def activity(request, product):
         "page": page,
         "kinds": ACTIVITY_KINDS,
         "filters": {"actor": actor, "kind": kind, "device": device},
+        "device_error": device_error,
         "actors": Membership.objects.filter(product=membership.product).values_list("user__username", flat=True).order_by("user__username"),
     }
     return render(request, "console/activity.html", context)

@@ -35,3 +35,14 @@ def test_the_activity_page_has_a_bounded_number_of_queries(client, personas, dja
     client.force_login(personas.viewer)
     with django_assert_max_num_queries(8):
         assert client.get("/products/acme/activity/").status_code == 200
+
+
+@pytest.mark.parametrize("params", [{"device": "not-a-device"}, {"device": "\x00"}, {"actor": "\x00"}])
+def test_bad_activity_filters_are_explained_not_an_error(client, personas, params):
+    AuditEvent.record(product=personas.product, actor=personas.admin, action="group.create")
+    client.force_login(personas.viewer)
+    response = client.get("/products/acme/activity/", params)
+    assert response.status_code == 200
+    if "device" in params:
+        assert list(response.context["page"].object_list) == []
+        assert "A device ID is 24 hexadecimal characters" in response.content.decode()
