@@ -254,6 +254,12 @@ def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
         memberships = cursor.rowcount
         for _name, definition in dropped:
             cursor.execute(definition)
+        # The replica role skipped the triggers that keep Group.device_count; the sizes are known.
+        cursor.execute(
+            "UPDATE groups_group g SET device_count = p.size"
+            " FROM unnest(%s::bigint[], %s::bigint[]) AS p(group_id, size) WHERE g.id = p.group_id",
+            [group_ids, sizes],
+        )
         log(f"  memberships: {time.monotonic() - t:.1f} s")
 
         ranks = released_ranks(len(sizes))

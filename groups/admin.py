@@ -12,15 +12,8 @@ class GroupAdmin(ProductScopedAdmin):
     list_filter = [("product", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "description"]
     list_select_related = ["product", "released_firmware"]
-    readonly_fields = ["released_firmware", "created_at"]
-    fields = ["product", "name", "description", "color", "released_firmware", "created_at"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).with_device_counts()
-
-    @admin.display(description="devices", ordering="device_count")
-    def device_count(self, group):
-        return group.device_count
+    readonly_fields = ["released_firmware", "device_count", "created_at"]
+    fields = ["product", "name", "description", "color", "released_firmware", "device_count", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         # A group stays in its product; renames and the rest go through the group services.

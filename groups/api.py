@@ -1,6 +1,5 @@
 """`/v1/products/:product/groups`: device groups, through groups.services."""
 
-from django.db.models import Count
 from django.http import Http404
 from ninja import Query, Router, Schema
 from ninja.responses import Status
@@ -53,7 +52,7 @@ class GroupEdit(RequestSchema):
 
 
 def group_json(group: Group) -> dict:
-    """A group with `device_count` and `released_firmware` loaded (see `_groups`)."""
+    """A group with `released_firmware` loaded (see `_groups`)."""
     return {
         "name": group.name,
         "description": group.description,
@@ -67,7 +66,6 @@ def _groups(membership):
     return (
         Group.objects.visible_to(membership)
         .select_related("released_firmware")
-        .annotate(device_count=Count("memberships"))
         .order_by("name")
     )
 

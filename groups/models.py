@@ -18,9 +18,6 @@ class GroupQuerySet(models.QuerySet):
             qs = qs.filter(id__in=restricted)
         return qs
 
-    def with_device_counts(self):
-        return self.annotate(device_count=models.Count("memberships"))
-
 
 class Group(models.Model):
     product = models.ForeignKey("console.Product", on_delete=models.CASCADE, related_name="groups")
@@ -32,6 +29,9 @@ class Group(models.Model):
         "firmware.Firmware", null=True, blank=True, on_delete=models.PROTECT, related_name="released_groups"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # How many devices are in the group. Kept exact by the database itself (triggers on
+    # memberships, migration 0002), so cascades and raw SQL count too; never written by Django.
+    device_count = models.PositiveIntegerField(default=0, editable=False)
 
     objects = GroupQuerySet.as_manager()
 
@@ -60,6 +60,15 @@ class Group(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # An instance's device_count may be stale by the time it is saved; leave the column to
+        # the triggers.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                field.name for field in self._meta.concrete_fields if not field.primary_key and field.name != "device_count"
+            ]
+        super().save(*args, **kwargs)
 
 
 class GroupMembership(models.Model):
