@@ -310,8 +310,8 @@ def _device(membership, device_id: str, *, with_target: bool = False) -> Device:
 def list_devices(request, product: str, params: Query[DeviceListQuery]):
     membership = product_membership(request, product)
     per_page = params.perPage or params.per_page or 25
-    devices = device_filter(membership, params, sort=_sort_key(params.sortAttr, params.sortDir)).qs
-    total = devices.count()
+    matching = device_filter(membership, params, sort=_sort_key(params.sortAttr, params.sortDir))
+    devices, total = matching.qs, matching.count()
     offset = (params.page - 1) * per_page
     rows = list(devices.with_target()[offset : offset + per_page]) if offset < total else []
     names = _group_names(rows, membership) if rows else {}

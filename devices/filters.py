@@ -92,7 +92,7 @@ class DeviceFilter(django_filters.FilterSet):
         self.membership = membership
         self.visible_groups = {
             group.name: group
-            for group in Group.objects.visible_to(membership).only("id", "name", "color").order_by("name")
+            for group in Group.objects.visible_to(membership).only("id", "name", "color", "device_count").order_by("name")
         }
         super().__init__(data, queryset=Device.objects.visible_to(membership), **kwargs)
         groups_field = self.form.fields["groups"]
@@ -114,9 +114,10 @@ class DeviceFilter(django_filters.FilterSet):
     def filter_groups(self, queryset, name, value):
         if not value:
             return queryset
-        ids = [self.visible_groups[group].id for group in value]
+        groups = [self.visible_groups[group] for group in value]
         match_all = self.form.cleaned_data.get("groups_match") == "all"
-        return queryset.in_groups(ids, match_all=match_all)
+        sizes = {group.id: group.device_count for group in groups}
+        return queryset.in_groups(list(sizes), match_all=match_all, sizes=sizes)
 
     def filter_locked(self, queryset, name, value):
         if value is None:
@@ -126,6 +127,22 @@ class DeviceFilter(django_filters.FilterSet):
     def selected_groups(self) -> list[Group]:
         names = self.form.cleaned_data.get("groups") or [] if self.is_bound and self.form.is_valid() else []
         return [self.visible_groups[name] for name in names]
+
+    def known_count(self) -> int | None:
+        """The number of matches when the database keeps it: a filter by one group alone
+        matches exactly that group's devices (all visible to whoever may see the group)."""
+        if not (self.is_bound and self.form.is_valid()):
+            return None
+        active = {
+            name for name, value in self.form.cleaned_data.items()
+            if value not in (None, "", []) and name not in ("groups_match", "sort")
+        }
+        groups = self.selected_groups()
+        return groups[0].device_count if active == {"groups"} and len(groups) == 1 else None
+
+    def count(self) -> int:
+        known = self.known_count()
+        return self.qs.count() if known is None else known
 
     @property
     def qs(self):

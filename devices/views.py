@@ -38,13 +38,20 @@ class CappedPaginator(Paginator):
 
     COUNT_CAP = 10_000
 
+    def __init__(self, object_list, per_page, *, known_count: int | None = None):
+        super().__init__(object_list, per_page)
+        self.exact = known_count is not None
+        if self.exact:
+            self.count = known_count
+
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.COUNT_CAP + 1].count()
+        # Without the order: "how many match, up to a bound" must not walk the list order.
+        return self.object_list.order_by()[: self.COUNT_CAP + 1].count()
 
     @property
     def capped(self) -> bool:
-        return self.count > self.COUNT_CAP
+        return not self.exact and self.count > self.COUNT_CAP
 
     @property
     def count_display(self) -> str:
@@ -107,7 +114,7 @@ def device_list(request, product):
     sort = (filterset.form.cleaned_data.get("sort") if valid else None) or "last_handshake"
     per_page = _per_page(request.GET)
     devices = filterset.qs if valid else Device.objects.none()
-    page = CappedPaginator(devices, per_page).get_page(request.GET.get("page"))
+    page = CappedPaginator(devices, per_page, known_count=filterset.known_count()).get_page(request.GET.get("page"))
     # Count the bare filter; only the rows shown carry the targeting annotation.
     rows = list(devices.with_target()[page.start_index() - 1 : page.end_index()]) if page.paginator.count else []
     groups_by_id = {group.id: group for group in filterset.visible_groups.values()}

@@ -53,3 +53,26 @@ def test_a_restricted_member_only_filters_within_their_groups(personas):
 
     assert names(DeviceFilter(QueryDict(""), membership=member).qs) == ["inside"]
     assert not DeviceFilter(QueryDict("groups=europe"), membership=member).is_valid()
+
+
+@pytest.mark.parametrize("match_all", [False, True])
+def test_group_filters_read_few_memberships_first_and_match_the_same_devices(personas, match_all):
+    from django.db import connection
+
+    from devices.models import Device
+
+    product = personas.product
+    devices = DeviceFactory.create_batch(12, product=product)
+    big = GroupFactory(product=product, name="big", devices=devices[:10])
+    small = GroupFactory(product=product, name="small", devices=devices[6:12])
+    ids = [big.id, small.id]
+    fleet = Device.objects.filter(product=product)
+
+    walked = fleet.in_groups(ids, match_all=match_all)
+    from_members = fleet.in_groups(ids, match_all=match_all, sizes={big.id: 10, small.id: 6})
+
+    expected = devices[6:10] if match_all else devices
+    assert sorted(walked.values_list("pk", flat=True)) == sorted(d.pk for d in expected)
+    assert sorted(from_members.values_list("pk", flat=True)) == sorted(d.pk for d in expected)
+    if connection.vendor == "postgresql":
+        assert "OFFSET 0" in str(from_members.query) and "OFFSET 0" not in str(walked.query)

@@ -189,3 +189,23 @@ def test_a_large_match_is_counted_only_up_to_the_cap(personas, client_for, monke
     assert "1–25 of 30+ devices" in page
     assert "Select all 30+ devices matching this filter" in page
     assert "Page 1 of 2+" in page
+
+
+def test_a_filter_by_one_group_takes_its_count_from_the_group_without_counting(
+    personas, client_for, django_assert_num_queries, monkeypatch
+):
+    from devices.views import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "COUNT_CAP", 30)
+    members = DeviceFactory.create_batch(40, product=personas.product)
+    GroupFactory(product=personas.product, name="europe", devices=members[:35])
+    client = client_for(personas.viewer)
+
+    with django_assert_num_queries(LIST_QUERIES - 1):  # no COUNT: the group keeps its own
+        response = client.get(URL, {"groups": "europe"})
+    page = " ".join(response.content.decode().split())
+    assert "1–25 of 35 devices" in page and "Page 1 of 2" in page and "2+" not in page
+
+    with django_assert_num_queries(LIST_QUERIES):  # another filter beside the group: counted
+        response = client.get(URL, {"groups": "europe", "online": "false"})
+    assert "1–25 of 30+ devices" in " ".join(response.content.decode().split())
