@@ -76,3 +76,22 @@ def test_group_filters_read_few_memberships_first_and_match_the_same_devices(per
     assert sorted(from_members.values_list("pk", flat=True)) == sorted(d.pk for d in expected)
     if connection.vendor == "postgresql":
         assert "OFFSET 0" in str(from_members.query) and "OFFSET 0" not in str(walked.query)
+
+
+def test_the_search_can_use_the_trigram_indexes(personas):
+    """The indexes must match the expressions Django writes for `icontains`, or they are dead
+    weight. (Plain scans are switched off: on a small table the planner would rightly prefer them.)"""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("trigram indexes are PostgreSQL's")
+    from django.db.models import Q
+
+    from devices.models import Device
+
+    DeviceFactory.create_batch(3, product=personas.product)
+    search = Device.objects.filter(Q(name__icontains="tracker-1") | Q(serial_number__icontains="tracker-1"))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = search.order_by().explain()
+    assert "device_name_trgm" in plan and "device_serial_trgm" in plan
