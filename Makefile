@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test venv clients bench clean
+.PHONY: run test venv clients bench soak clean
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ test: venv clients
 
 bench: venv
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Handshakes, batch edits and releases against gunicorn with faults, then a full account (database fleet_soak).
+soak: venv
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) tests/clients/node_modules db.sqlite3 media staticfiles test-artifacts
