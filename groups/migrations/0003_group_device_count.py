@@ -3,7 +3,9 @@
 Counting three million memberships on every view of the groups page took seconds; a counter
 kept by the database costs one UPDATE of the touched groups per statement. PostgreSQL uses
 statement-level triggers with transition tables (one UPDATE per batch edit, whatever its size);
-SQLite, the demo database, has only row-level triggers, which is fine at its scale.
+SQLite, the demo database, has only row-level triggers, which is fine at its scale. (SQLite
+rebuilds a table to alter it, dropping its triggers: a later migration that alters
+groups_groupmembership must create them again; tests/groups/test_device_count.py notices.)
 """
 
 from django.db import migrations, models
@@ -85,7 +87,7 @@ def drop_triggers(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("groups", "0001_initial")]
+    dependencies = [("groups", "0002_membership_fewer_indexes")]
 
     operations = [
         migrations.AddField(
