@@ -239,36 +239,43 @@ def _greater(a: str, b: str) -> str:
     return f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL OR {a} >= {b} THEN {a} ELSE {b} END"
 
 
+def _group_versions(scenario: Scenario, product_id: int) -> dict[int, tuple]:
+    """Group id -> (version released now, version released under the scenario), for the groups
+    of the product where either is set. A group the devices leave releases nothing to them."""
+    from groups.models import Group
+
+    changed = set(scenario.releases) | set(scenario.remove_groups)
+    current = dict(
+        Group.objects.filter(product_id=product_id)
+        .filter(Q(released_firmware__isnull=False) | Q(id__in=changed))
+        .values_list("id", "released_firmware__version")
+    )
+    versions = {}
+    for group_id, now in current.items():
+        new = scenario.releases.get(group_id, now)
+        if group_id in scenario.remove_groups and group_id not in scenario.add_groups:
+            new = None
+        if now is not None or new is not None:
+            versions[group_id] = (now, new)
+    return versions
+
+
 def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int) -> tuple[str, list]:
     """SQL and params of rows (id, firmware_version, old_target, new_target) for a Device
     queryset of one product: the target now and under `scenario`, by the precedence rule.
 
-    When the scenario only changes some groups' releases or memberships, only members of those
-    groups can change target, and the rows are limited to them.
+    The versions released to each group, now and under the scenario, are read first (a few
+    rows) and written into the statement, which then only aggregates the memberships of those
+    groups per device. When the scenario only changes some groups' releases or memberships,
+    only members of those groups can change target: only their memberships are aggregated, and
+    the rows are limited to them.
     """
-    from django.db import connection
-
-    releases = dict(scenario.releases)
-    add, remove = sorted(scenario.add_groups), sorted(scenario.remove_groups - scenario.add_groups)
-    changed = sorted(set(releases) | set(remove))
+    versions = _group_versions(scenario, product_id)
+    add = sorted(scenario.add_groups)
+    changed = sorted(set(scenario.releases) | (scenario.remove_groups - scenario.add_groups))
     only_changed = (
         bool(changed) and not add and scenario.default is UNCHANGED
         and scenario.development is UNCHANGED and scenario.locked is UNCHANGED
-    )
-
-    def new_release(params):
-        """A group's released version under the scenario (aliases g and f)."""
-        if not releases:
-            return "f.version"
-        whens = " ".join("WHEN %s THEN CAST(%s AS integer)" for _ in releases)
-        for group_id, version in releases.items():
-            params += [group_id, version]
-        return f"CASE g.id {whens} ELSE f.version END"
-
-    sql_params: list = []
-    current_default = (
-        "(SELECT df.version FROM console_product p JOIN firmware_firmware df ON df.id = p.default_firmware_id"
-        " WHERE p.id = %s)"
     )
 
     def target(*, development, locked, group_version, default):
@@ -277,10 +284,13 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
             f" ELSE COALESCE({group_version}, {default}) END"
         )
 
-    # old_target
+    current_default = (
+        "(SELECT df.version FROM console_product p JOIN firmware_firmware df ON df.id = p.default_firmware_id"
+        " WHERE p.id = %s)"
+    )
     old = target(development="d.development", locked="d.desired_firmware_version",
                  group_version="b.old_version", default=current_default)
-    sql_params.append(product_id)
+    old_params = [product_id]
 
     # new_target, with its placeholders in textual order.
     new_params: list = []
@@ -290,70 +300,66 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
         development = "%s"
         new_params.append(bool(scenario.development))
     if scenario.locked is UNCHANGED:
-        locked_sql = "d.desired_firmware_version"
-        locked_params = []
+        locked = "d.desired_firmware_version"
     else:
-        locked_sql = "CAST(%s AS integer)"
-        locked_params = [scenario.locked]
-    new_params += locked_params + locked_params  # the CASE names the lock twice
+        locked = "CAST(%s AS integer)"
+        new_params += [scenario.locked, scenario.locked]  # the CASE names the lock twice
     group_version = "b.new_version"
-    added_join, added_params = "", []
     if add:
-        # The best release among the groups every device joins: one row, joined to all.
-        added_join = (
-            f"CROSS JOIN (SELECT MAX({new_release(added_params)}) AS version FROM groups_group g"
-            " LEFT JOIN firmware_firmware f ON f.id = g.released_firmware_id"
-            f" WHERE g.id IN ({_placeholders(add)})) AS a"
-        )
-        added_params += add
-        group_version = _greater("b.new_version", "a.version")
+        # The best release among the groups every device joins, the same for all of them.
+        added = [versions[group_id][1] for group_id in add if versions.get(group_id, (None, None))[1] is not None]
+        if added:
+            group_version = _greater("b.new_version", str(int(max(added))))
     if scenario.default is UNCHANGED:
-        default_sql = current_default
+        default = current_default
         new_params.append(product_id)
     else:
-        default_sql = "CAST(%s AS integer)"
+        default = "CAST(%s AS integer)"
         new_params.append(scenario.default)
-    new = target(development=development, locked=locked_sql, group_version=group_version, default=default_sql)
+    new = target(development=development, locked=locked, group_version=group_version, default=default)
 
     device_sql, device_params = (
         devices.order_by().values("id", "firmware_version", "development", "desired_firmware_version").query.sql_with_params()
     )
 
-    member_params: list = list(remove)
-    release_now = new_release(member_params)
-    if remove:
-        release_now = f"CASE WHEN g.id IN ({_placeholders(remove)}) THEN NULL ELSE {release_now} END"
-    relevant = "released_firmware_id IS NOT NULL"
-    if changed:
-        relevant += f" OR id IN ({_placeholders(changed)})"
-    relevant_groups = f"SELECT id FROM groups_group WHERE product_id = %s AND ({relevant})"
-    # On PostgreSQL an array of the few relevant groups makes the planner read their memberships
-    # through the group index rather than scanning every membership.
-    group_filter = (
-        f"m.group_id = ANY(ARRAY({relevant_groups}))" if connection.vendor == "postgresql"
-        else f"m.group_id IN ({relevant_groups})"
-    )
-    member_params += [product_id, *changed]
-    having = ""
-    if only_changed:
-        having = f"HAVING MAX(CASE WHEN g.id IN ({_placeholders(changed)}) THEN 1 ELSE 0 END) = 1"
-        member_params += changed
+    # Each released group's version now and under the scenario, written into the statement as
+    # CASEs over the group id, and the groups' ids as a list, so the planner can estimate how
+    # many memberships it reads.
+    released = sorted(versions.items())
+    if released:
+        def version_of(position):
+            whens = " ".join("WHEN %s THEN CAST(%s AS integer)" for _ in released)
+            return f"CASE m.group_id {whens} END", [v for group_id, pair in released for v in (group_id, pair[position])]
+
+        old_version, old_version_params = version_of(0)
+        new_version, new_version_params = version_of(1)
+        members_of_changed, changed_params = "", []
+        if only_changed:
+            members_of_changed = (
+                "AND m.device_id IN (SELECT c.device_id FROM groups_groupmembership c"
+                f" WHERE c.group_id IN ({_placeholders(changed)}))"
+            )
+            changed_params = changed
+        best = f"""
+            SELECT m.device_id, MAX({old_version}) AS old_version, MAX({new_version}) AS new_version
+            FROM groups_groupmembership m
+            WHERE m.group_id IN ({_placeholders(released)}) {members_of_changed}
+            GROUP BY m.device_id
+        """
+        best_params = [*old_version_params, *new_version_params, *(group_id for group_id, _ in released), *changed_params]
+    else:
+        best = (
+            "SELECT CAST(NULL AS bigint) AS device_id, CAST(NULL AS integer) AS old_version,"
+            " CAST(NULL AS integer) AS new_version WHERE 1 = 0"
+        )
+        best_params = []
 
     sql = f"""
         SELECT d.id, d.firmware_version, {old} AS old_target, {new} AS new_target
         FROM ({device_sql}) AS d
-        {added_join}
-        {"JOIN" if only_changed else "LEFT JOIN"} (
-            SELECT m.device_id, MAX(f.version) AS old_version, MAX({release_now}) AS new_version
-            FROM groups_groupmembership m
-            JOIN groups_group g ON g.id = m.group_id
-            LEFT JOIN firmware_firmware f ON f.id = g.released_firmware_id
-            WHERE {group_filter}
-            GROUP BY m.device_id
-            {having}
-        ) AS b ON b.device_id = d.id
+        {"JOIN" if only_changed else "LEFT JOIN"} ({best}) AS b ON b.device_id = d.id
     """
-    return sql, [*sql_params, *new_params, *device_params, *added_params, *member_params]
+    return sql, [*old_params, *new_params, *device_params, *best_params]
 
 
 def impact(devices, scenario: Scenario, *, product_id: int) -> Impact:

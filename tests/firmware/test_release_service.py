@@ -215,12 +215,13 @@ def test_release_and_impact_take_the_same_number_of_queries_for_any_fleet_size(p
     for size in (0, 60):
         GroupFactory(product=product, devices=DeviceFactory.create_batch(size, product=product))
         DeviceFactory.create_batch(size, product=product)
-        # savepoint, lock product, firmware and groups, groups before, proof, impact,
-        # two group updates, product default, audit event, release savepoint
-        with django_assert_num_queries(12):
+        # savepoint, lock product, firmware and groups, groups before, proof, released versions,
+        # impact, two group updates, product default, audit event, release savepoint
+        with django_assert_num_queries(13):
             services.firmware_release(firmware=v5, groups=[beta], product_default=True, actor=personas.developer)
-        # groups before, then the impact over the whole fleet in one statement
-        with django_assert_num_queries(2):
+        # groups before, the versions released to groups, then the impact over the whole fleet
+        # in one statement
+        with django_assert_num_queries(3):
             impact = services.release_impact(firmware=v5, groups=[], product_default=False)
         assert impact.total == 0
         services.firmware_release(firmware=v5, groups=[beta], product_default=False, actor=personas.developer)
