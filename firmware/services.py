@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, OuterRef
+from django.db.models import Count
 from django.utils import timezone
 
 from console.models import AuditEvent, Product
 from devices.models import Device
-from firmware import targeting
+from firmware import handshake, targeting
 from firmware.models import Firmware, FirmwareUpdate
 from groups.models import Group
 
@@ -427,22 +427,11 @@ def device_handshake(*, device: Device, firmware_version: int | None) -> Firmwar
     now = timezone.now()
     if firmware_version is not None:
         firmware_version = _clean_version(firmware_version)
-    # The UPDATE also takes the row lock, so concurrent handshakes of one device queue up here.
-    Device.objects.filter(pk=device.pk).update(firmware_version=firmware_version, last_handshake_at=now, online=True)
+    # Two precompiled statements: the UPDATE, which also takes the row lock (so concurrent
+    # handshakes of one device queue up), then the target, pending update and offer.
+    state = handshake.record(device=device, firmware_version=firmware_version, now=now)
     device.firmware_version, device.last_handshake_at, device.online = firmware_version, now, True
-
-    pending_of_device = FirmwareUpdate.objects.filter(device=OuterRef("pk"), status=FirmwareUpdate.Status.PENDING)
-    row = (
-        Device.objects.filter(pk=device.pk)
-        .with_target()
-        .annotate(
-            pending_id=pending_of_device.values("id")[:1],
-            pending_to=pending_of_device.values("to_version")[:1],
-        )
-        .values("target_version", "pending_id", "pending_to")
-        .get()
-    )
-    target, pending_id, pending_to = row["target_version"], row["pending_id"], row["pending_to"]
+    target, pending_id, pending_to = state.target, state.pending_id, state.pending_to
 
     if pending_id is not None:
         if firmware_version == pending_to:
@@ -455,10 +444,7 @@ def device_handshake(*, device: Device, firmware_version: int | None) -> Firmwar
                     from_version=None, to_version=pending_to, now=now)
             pending_id = None
 
-    if target is None or target == firmware_version:
-        return None
-    firmware = Firmware.objects.filter(product_id=device.product_id, version=target).first()
-    if firmware is None:
+    if target is None or target == firmware_version or state.firmware is None:
         return None
     if pending_id is None:
         FirmwareUpdate.objects.create(
@@ -468,7 +454,7 @@ def device_handshake(*, device: Device, firmware_version: int | None) -> Firmwar
             product=device.product, actor=None, action="firmware.update_targeted", obj=device,
             device_ids=[device.device_id], from_version=firmware_version, to_version=target,
         )
-    return firmware
+    return state.firmware
 
 
 def _finish(device, update_id, status, reason, *, action, from_version, to_version, now) -> None:
