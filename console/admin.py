@@ -76,9 +76,15 @@ class AuditEventAdmin(ProductScopedAdmin):
     list_select_related = ["product", "actor"]
     date_hierarchy = "created_at"
 
-    @admin.display(description="devices")
-    def device_count(self, event):
-        return len(event.device_ids)
+    fields = ["created_at", "product", "actor", "token", "action", "object_type", "object_repr", "details",
+              "device_count", "devices_named"]
+    readonly_fields = ["devices_named"]
+
+    @admin.display(description="device IDs")
+    def devices_named(self, event):
+        shown = list(event.device_links.order_by("device_id").values_list("device_id", flat=True)[:100])
+        more = event.device_count - len(shown)
+        return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
 
     def has_add_permission(self, request):
         return False

@@ -141,10 +141,8 @@ class AccessToken(models.Model):
 
 class AuditEventQuerySet(models.QuerySet):
     def touching_device(self, device_id: str):
-        """Events whose device list names this device (a GIN-indexed containment on PostgreSQL)."""
-        if connection.vendor == "postgresql":
-            return self.filter(device_ids__contains=[device_id])
-        return self.filter(device_ids__icontains=f'"{device_id}"')
+        """Events that name this device: an index lookup however long the log grows."""
+        return self.filter(id__in=AuditEventDevice.objects.filter(device_id=device_id).values("event_id"))
 
 
 class AuditEvent(models.Model):
@@ -156,7 +154,8 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=64, db_index=True)
     object_type = models.CharField(max_length=32, blank=True)
     object_repr = models.CharField(max_length=200, blank=True)
-    device_ids = models.JSONField(default=list, blank=True)
+    # How many devices the change named; which ones are AuditEventDevice rows.
+    device_count = models.PositiveIntegerField("devices", default=0)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -169,16 +168,47 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
 
+    @property
+    def device_ids(self) -> list[str]:
+        return sorted(self.device_links.values_list("device_id", flat=True))
+
     @classmethod
     def record(cls, *, product, actor, action: str, obj=None, device_ids=(), **details) -> "AuditEvent":
         """Append an event. `actor` is a user; an API call sets `actor.current_token` to its token."""
-        return cls.objects.create(
+        device_ids = sorted(set(device_ids))
+        event = cls.objects.create(
             product=product,
             actor=actor if getattr(actor, "pk", None) else None,
             token=getattr(actor, "current_token", None),
             action=action,
             object_type=type(obj).__name__.lower() if obj is not None else "",
             object_repr=str(obj)[:200] if obj is not None else "",
-            device_ids=sorted(device_ids),
+            device_count=len(device_ids),
             details=details,
         )
+        if device_ids:
+            AuditEventDevice.add(event, device_ids)
+        return event
+
+
+class AuditEventDevice(models.Model):
+    """A device an audit event names. A batch edit names up to the whole fleet: one narrow row
+    each, written in one statement, and found again by device through an index."""
+
+    event = models.ForeignKey(AuditEvent, on_delete=models.CASCADE, related_name="device_links", db_index=False)
+    device_id = models.CharField(max_length=24)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "device_id"], name="audit_device_once")]
+        indexes = [models.Index(fields=["device_id", "event"], name="audit_device_history")]
+
+    @classmethod
+    def add(cls, event: AuditEvent, device_ids: list[str]) -> None:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO console_auditeventdevice (event_id, device_id) SELECT %s, unnest(%s::varchar[])",
+                    [event.pk, device_ids],
+                )
+        else:
+            cls.objects.bulk_create([cls(event=event, device_id=device_id) for device_id in device_ids], batch_size=400)

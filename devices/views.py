@@ -271,7 +271,7 @@ def _describe(event, visible_names) -> str:
             parts.append(("removed from " if parts else "Removed from ") + ", ".join(removed))
         if not parts:
             parts.append("Groups changed")
-        others = len(event.device_ids) - 1
+        others = event.device_count - 1
         suffix = f" (with {others} other device{'' if others == 1 else 's'})" if others > 0 else ""
         return " and ".join(parts) + suffix
     if event.action == "group.delete":

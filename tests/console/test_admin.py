@@ -148,7 +148,7 @@ def test_the_membership_inline_saves_through_the_service_and_is_audited(client, 
     })
     assert response.status_code == 302, response.content.decode()[:2000]
     assert GroupMembership.objects.filter(group=group, device=device).exists()
-    assert AuditEvent.objects.filter(action="device.groups", device_ids=[device.device_id]).exists()
+    assert AuditEvent.objects.filter(action="device.groups", device_count=1).touching_device(device.device_id).exists()
 
 
 def test_groups_list_their_device_counts(client, personas, staff):

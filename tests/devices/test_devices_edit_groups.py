@@ -194,8 +194,9 @@ def test_a_batch_edit_of_ticked_devices_costs_the_same_queries_whatever_their_nu
     client = client_for(personas.developer)
     ids = [device.device_id for device in devices]
     # session, user, membership, its restriction, COUNT, add/remove choices (2), then the service:
-    # savepoint, lock groups, INSERT...SELECT, DELETE, (device ids for the audit,) audit row, release.
-    with django_assert_num_queries(12 + id_lookups()):
+    # savepoint, lock groups, INSERT...SELECT, DELETE, (device ids for the audit,) audit row, its
+    # devices, release.
+    with django_assert_num_queries(13 + id_lookups()):
         client.post(URL, {"ids": ids, "add": ["beta"], "remove": ["europe"]}, **HTMX)
     assert GroupMembership.objects.filter(group__name="beta").count() == count
     assert not GroupMembership.objects.filter(group__name="europe").exists()
@@ -211,7 +212,7 @@ def test_a_batch_edit_of_all_matching_devices_costs_the_same_queries_whatever_th
     GroupFactory(product=product, name="beta")
     client = client_for(personas.developer)
     # As above, plus the filter's groups, minus the "remove" choices and the DELETE (nothing removed).
-    with django_assert_num_queries(11 + id_lookups()):
+    with django_assert_num_queries(12 + id_lookups()):
         client.post(URL, {"all": "1", "groups": "europe", "add": ["beta"]}, **HTMX)
     assert GroupMembership.objects.filter(group__name="beta").count() == count
 

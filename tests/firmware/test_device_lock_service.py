@@ -64,7 +64,7 @@ def test_marking_development_stores_it_and_clears_the_target(personas):
     row = Device.objects.with_target().get(pk=device.pk)
     assert row.development is True
     assert (row.target_version, row.target_rule) == (None, "development")
-    assert AuditEvent.objects.filter(action="device.development_mark", device_ids=[device.device_id]).exists()
+    assert AuditEvent.objects.filter(action="device.development_mark", device_count=1).touching_device(device.device_id).exists()
 
 
 def test_the_preview_shows_the_target_before_and_after_without_changing_anything(personas):

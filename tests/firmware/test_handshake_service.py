@@ -43,7 +43,7 @@ def test_a_device_off_target_is_offered_its_target_and_one_pending_update_is_rec
     assert offered == v5 and again == v5
     update = FirmwareUpdate.objects.get()
     assert (update.from_version, update.to_version, update.status) == (4, 5, "pending")
-    assert AuditEvent.objects.filter(action="firmware.update_targeted", device_ids=[device.device_id]).count() == 1
+    assert AuditEvent.objects.filter(action="firmware.update_targeted", device_count=1).touching_device(device.device_id).count() == 1
 
 
 def test_reporting_the_pending_version_settles_the_update_as_succeeded(fleet):
