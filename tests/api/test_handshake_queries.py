@@ -11,7 +11,7 @@ from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
 # Token, membership and device (the endpoint's lookups); then, inside the transaction (a
 # savepoint in tests), the UPDATE of the device row and the read of its target and pending update.
 ON_TARGET = 3 + 4
-FIRST_TARGETED = ON_TARGET + 2  # the pending FirmwareUpdate and its audit event
+FIRST_TARGETED = ON_TARGET + 3  # the pending FirmwareUpdate, its audit event and the device it names
 
 
 @pytest.fixture
