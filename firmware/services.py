@@ -280,8 +280,10 @@ def firmware_release(*, firmware: Firmware, groups=None, product_default: bool |
                      intelligent: bool | None = None, actor) -> Firmware:
     """Release (or unrelease) a version: `groups` is the complete list of groups it is released
     to afterwards (None leaves them), `product_default` True/False/None (unchanged)."""
-    # One release at a time per product: the product row is the lock.
-    product = Product.objects.select_for_update().get(pk=firmware.product_id)
+    # One release at a time per product: the product row is the lock. NO KEY UPDATE, because
+    # rows that merely point at the product (audit events, pending updates, written by batch
+    # edits and handshakes meanwhile) must not wait for the release, nor deadlock with it.
+    product = Product.objects.select_for_update(no_key=True).get(pk=firmware.product_id)
     firmware = Firmware.objects.select_for_update().filter(pk=firmware.pk).first()
     if firmware is None:
         raise ValidationError({"version": ["This firmware no longer exists."]})

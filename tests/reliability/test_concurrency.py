@@ -177,3 +177,46 @@ def test_a_database_error_in_the_middle_of_a_release_changes_nothing(personas):
     assert product.default_firmware is None
     assert not Firmware.objects.get(pk=v5.pk).ever_released
     assert not AuditEvent.objects.filter(action__startswith="firmware.release").exists()
+
+
+def test_a_batch_edit_does_not_wait_for_a_slow_release_of_other_groups(personas):
+    """The release lock is the product row; batch edits and handshakes only point at it (their
+    audit events and updates), so they must neither queue behind a release nor deadlock with it."""
+    import time
+
+    from firmware import services as firmware_services
+    from tests.factories import FirmwareFactory
+
+    product = personas.product
+    v5 = FirmwareFactory(product=product, version=5)
+    DeviceFactory(product=product, development=True, firmware_version=5)
+    europe, beta = GroupFactory(product=product, name="europe"), GroupFactory(product=product, name="beta")
+    devices = DeviceFactory.create_batch(3, product=product)
+    with connection.cursor() as cursor:  # the release's group update takes two seconds
+        cursor.execute(f"""
+            CREATE FUNCTION slow_release() RETURNS trigger AS $$
+            BEGIN IF NEW.id = {europe.pk} THEN PERFORM pg_sleep(2); END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER slow_release BEFORE UPDATE ON groups_group FOR EACH ROW EXECUTE FUNCTION slow_release();
+        """)
+    finished = {}
+
+    def release():
+        firmware_services.firmware_release(firmware=v5, groups=[europe], actor=personas.admin)
+        finished["release"] = time.monotonic()
+
+    def batch_edit():
+        time.sleep(0.5)  # once the release holds its lock
+        services.memberships_edit(product=product, devices=Device.objects.filter(pk__in=[d.pk for d in devices]),
+                                  add=[beta], actor=personas.developer)
+        finished["edit"] = time.monotonic()
+
+    try:
+        results = run_together(release, batch_edit)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER slow_release ON groups_group; DROP FUNCTION slow_release();")
+
+    assert results == [None, None]
+    assert finished["edit"] < finished["release"] - 0.5
+    assert GroupMembership.objects.filter(group=beta).count() == 3
+    assert Group.objects.get(pk=europe.pk).released_firmware_id == v5.pk
