@@ -265,10 +265,9 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
     queryset of one product: the target now and under `scenario`, by the precedence rule.
 
     The versions released to each group, now and under the scenario, are read first (a few
-    rows) and written into the statement, which then only aggregates the memberships of those
-    groups per device. When the scenario only changes some groups' releases or memberships,
-    only members of those groups can change target: only their memberships are aggregated, and
-    the rows are limited to them.
+    rows) and written into the statement, which then only aggregates the devices' memberships
+    of those groups. When the scenario only changes some groups' releases or memberships, only
+    members of those groups can change target, and the rows are limited to them.
     """
     versions = _group_versions(scenario, product_id)
     add = sorted(scenario.add_groups)
@@ -289,7 +288,7 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
         " WHERE p.id = %s)"
     )
     old = target(development="d.development", locked="d.desired_firmware_version",
-                 group_version="b.old_version", default=current_default)
+                 group_version="d.old_version", default=current_default)
     old_params = [product_id]
 
     # new_target, with its placeholders in textual order.
@@ -304,12 +303,12 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
     else:
         locked = "CAST(%s AS integer)"
         new_params += [scenario.locked, scenario.locked]  # the CASE names the lock twice
-    group_version = "b.new_version"
+    group_version = "d.new_version"
     if add:
         # The best release among the groups every device joins, the same for all of them.
         added = [versions[group_id][1] for group_id in add if versions.get(group_id, (None, None))[1] is not None]
         if added:
-            group_version = _greater("b.new_version", str(int(max(added))))
+            group_version = _greater("d.new_version", str(int(max(added))))
     if scenario.default is UNCHANGED:
         default = current_default
         new_params.append(product_id)
@@ -324,8 +323,9 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
 
     # Each released group's version now and under the scenario, written into the statement as
     # CASEs over the group id, and the groups' ids as a list, so the planner can estimate how
-    # many memberships it reads.
+    # many memberships it reads; the devices' memberships in them are aggregated per device.
     released = sorted(versions.items())
+    columns = "dev.id, dev.firmware_version, dev.development, dev.desired_firmware_version"
     if released:
         def version_of(position):
             whens = " ".join("WHEN %s THEN CAST(%s AS integer)" for _ in released)
@@ -333,33 +333,33 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
 
         old_version, old_version_params = version_of(0)
         new_version, new_version_params = version_of(1)
-        members_of_changed, changed_params = "", []
-        if only_changed:
-            members_of_changed = (
-                "AND m.device_id IN (SELECT c.device_id FROM groups_groupmembership c"
-                f" WHERE c.group_id IN ({_placeholders(changed)}))"
-            )
-            changed_params = changed
-        best = f"""
-            SELECT m.device_id, MAX({old_version}) AS old_version, MAX({new_version}) AS new_version
-            FROM groups_groupmembership m
-            WHERE m.group_id IN ({_placeholders(released)}) {members_of_changed}
-            GROUP BY m.device_id
-        """
-        best_params = [*old_version_params, *new_version_params, *(group_id for group_id, _ in released), *changed_params]
-    else:
-        best = (
-            "SELECT CAST(NULL AS bigint) AS device_id, CAST(NULL AS integer) AS old_version,"
-            " CAST(NULL AS integer) AS new_version WHERE 1 = 0"
+        versions_sql = f"MAX({old_version}) AS old_version, MAX({new_version}) AS new_version"
+        versions_params = [*old_version_params, *new_version_params]
+        memberships = (
+            "LEFT JOIN groups_groupmembership m ON m.device_id = dev.id"
+            f" AND m.group_id IN ({_placeholders(released)})"
         )
-        best_params = []
+        memberships_params = [group_id for group_id, _ in released]
+        group_by = f"GROUP BY {columns}"
+    else:
+        versions_sql = "CAST(NULL AS integer) AS old_version, CAST(NULL AS integer) AS new_version"
+        versions_params, memberships, memberships_params, group_by = [], "", [], ""
+    where, where_params = "", []
+    if only_changed:
+        where = f"WHERE dev.id IN (SELECT c.device_id FROM groups_groupmembership c WHERE c.group_id IN ({_placeholders(changed)}))"
+        where_params = changed
 
     sql = f"""
         SELECT d.id, d.firmware_version, {old} AS old_target, {new} AS new_target
-        FROM ({device_sql}) AS d
-        {"JOIN" if only_changed else "LEFT JOIN"} ({best}) AS b ON b.device_id = d.id
+        FROM (
+            SELECT {columns}, {versions_sql}
+            FROM ({device_sql}) AS dev
+            {memberships}
+            {where}
+            {group_by}
+        ) AS d
     """
-    return sql, [*old_params, *new_params, *device_params, *best_params]
+    return sql, [*old_params, *new_params, *versions_params, *device_params, *memberships_params, *where_params]
 
 
 def impact(devices, scenario: Scenario, *, product_id: int) -> Impact:
