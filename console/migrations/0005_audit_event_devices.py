@@ -57,11 +57,17 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="AuditEventDevice",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "event", "device_id", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
                 ("device_id", models.CharField(max_length=24)),
                 (
                     "event",
                     models.ForeignKey(
+                        db_constraint=False,
                         db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="device_links",
@@ -71,7 +77,6 @@ class Migration(migrations.Migration):
             ],
             options={
                 "indexes": [models.Index(fields=["device_id", "event"], name="audit_device_history")],
-                "constraints": [models.UniqueConstraint(fields=("event", "device_id"), name="audit_device_once")],
             },
         ),
         migrations.RunPython(copy, copy_back),

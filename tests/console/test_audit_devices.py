@@ -30,3 +30,10 @@ def test_a_devices_history_is_an_index_lookup(personas):
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = AuditEvent.objects.touching_device(device.device_id).explain()
     assert "audit_device_history" in plan
+
+
+def test_deleting_a_product_takes_its_events_device_rows_with_them(personas):
+    device = DeviceFactory(product=personas.other_product)
+    AuditEvent.record(product=personas.other_product, actor=None, action="device.groups", device_ids=[device.device_id])
+    personas.other_product.delete()
+    assert not AuditEventDevice.objects.filter(device_id=device.device_id).exists()
