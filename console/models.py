@@ -168,6 +168,19 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
 
+    def count_devices(self) -> int:
+        """Store (and return) how many devices the event names, for devices named after it was
+        recorded (see groups.services.memberships_edit)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE console_auditevent SET device_count ="
+                " (SELECT COUNT(*) FROM console_auditeventdevice WHERE event_id = %s) WHERE id = %s"
+                " RETURNING device_count",
+                [self.pk, self.pk],
+            )
+            self.device_count = cursor.fetchone()[0]
+        return self.device_count
+
     @property
     def device_ids(self) -> list[str]:
         return sorted(self.device_links.values_list("device_id", flat=True))

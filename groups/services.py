@@ -125,21 +125,24 @@ def groups_resolve(*, product, names, actor, create_missing: bool) -> list[Group
     return [found[name] for name in names]
 
 
-def _write_memberships(cursor, write_sql: str, params) -> list:
-    """Run an INSERT or DELETE of memberships; what names the devices whose rows it wrote:
-    their device IDs on PostgreSQL, which maps the keys in the same statement (shipping 100,000
-    keys back in an `IN` list cost more than the write itself), their keys elsewhere."""
+def _write_memberships(cursor, write_sql: str, params, event: AuditEvent) -> None:
+    """Run an INSERT or DELETE of memberships and name, in the audit event, the devices whose
+    rows it wrote. On PostgreSQL in the same statement: 100,000 device IDs never travel to
+    Python and back."""
+    name = (
+        "INSERT INTO console_auditeventdevice (event_id, device_id)"
+        " SELECT %s, d.device_id FROM devices_device AS d WHERE d.id IN ({keys}) ON CONFLICT DO NOTHING"
+    )
     if connection.vendor == "postgresql":
         cursor.execute(
-            f"""
-            WITH changed AS ({write_sql} RETURNING device_id)
-            SELECT d.device_id FROM devices_device AS d WHERE d.id IN (SELECT device_id FROM changed)
-            """,
-            params,
+            f"WITH changed AS ({write_sql} RETURNING device_id) {name.format(keys='SELECT device_id FROM changed')}",
+            [*params, event.pk],
         )
-    else:
-        cursor.execute(f"{write_sql} RETURNING device_id", params)
-    return [row[0] for row in cursor.fetchall()]
+        return
+    cursor.execute(f"{write_sql} RETURNING device_id", params)
+    keys = [row[0] for row in cursor.fetchall()]
+    if keys:
+        cursor.execute(name.format(keys=", ".join(["%s"] * len(keys))), [event.pk, *keys])
 
 
 def memberships_edit_impact(*, devices, add=(), remove=()) -> targeting.Impact:
@@ -173,10 +176,18 @@ def memberships_edit(*, product, devices, add=(), remove=(), actor) -> int:
         raise ValidationError({"groups": ["A group was deleted while you edited; reload and try again."]})
 
     device_sql, device_params = devices.filter(product=product).order_by().values("id").query.sql_with_params()
-    touched = set()
+    # The event comes first so each write can name its devices in it; it goes again if nothing
+    # changed.
+    event = AuditEvent.record(
+        product=product,
+        actor=actor,
+        action="device.groups",
+        added=[group.name for group in add if group.id in add_ids],
+        removed=[group.name for group in remove if group.id in remove_ids],
+    )
     with connection.cursor() as cursor:
         if add_ids:
-            touched.update(_write_memberships(
+            _write_memberships(
                 cursor,
                 f"""
                 INSERT INTO groups_groupmembership (group_id, device_id, added_by_id, added_at)
@@ -186,9 +197,10 @@ def memberships_edit(*, product, devices, add=(), remove=(), actor) -> int:
                 ON CONFLICT (group_id, device_id) DO NOTHING
                 """,
                 [getattr(actor, "pk", None), timezone.now(), *device_params, *add_ids],
-            ))
+                event,
+            )
         if remove_ids:
-            touched.update(_write_memberships(
+            _write_memberships(
                 cursor,
                 f"""
                 DELETE FROM groups_groupmembership
@@ -196,19 +208,12 @@ def memberships_edit(*, product, devices, add=(), remove=(), actor) -> int:
                   AND device_id IN ({device_sql})
                 """,
                 [*remove_ids, *device_params],
-            ))
-    if touched and connection.vendor != "postgresql":
-        touched = list(Device.objects.filter(pk__in=touched).values_list("device_id", flat=True))
-    if touched:
-        AuditEvent.record(
-            product=product,
-            actor=actor,
-            action="device.groups",
-            device_ids=touched,
-            added=[group.name for group in add if group.id in add_ids],
-            removed=[group.name for group in remove if group.id in remove_ids],
-        )
-    return len(touched)
+                event,
+            )
+    changed = event.count_devices()
+    if not changed:
+        event.delete()
+    return changed
 
 
 @transaction.atomic

@@ -23,12 +23,12 @@ def _media_root(settings, tmp_path):
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-def id_lookups() -> int:
-    """Queries a batch edit spends turning the rows it wrote into device IDs for the audit:
-    none on PostgreSQL (the write returns them), one elsewhere."""
+def id_lookups(writes: int) -> int:
+    """Queries a batch edit adds to name, in its audit event, the devices its `writes` (an
+    INSERT, a DELETE) touched: none on PostgreSQL (each write does it), one per write elsewhere."""
     from django.db import connection
 
-    return 0 if connection.vendor == "postgresql" else 1
+    return 0 if connection.vendor == "postgresql" else writes
 
 
 @pytest.fixture

@@ -49,3 +49,19 @@ def test_saving_a_stale_group_instance_does_not_overwrite_the_count(personas):
 
     fresh = Group.objects.get(pk=group.pk)
     assert (fresh.description, fresh.device_count) == ("renamed while a device joined", 1)
+
+
+def test_a_batch_edit_that_changes_nothing_leaves_no_audit_event(personas):
+    from console.models import AuditEvent
+
+    product = personas.product
+    devices = DeviceFactory.create_batch(2, product=product)
+    europe = GroupFactory(product=product, name="europe", devices=devices)
+    every = Device.objects.filter(pk__in=[device.pk for device in devices])
+
+    assert services.memberships_edit(product=product, actor=personas.developer, devices=every, add=[europe]) == 0
+    assert not AuditEvent.objects.exists()
+
+    assert services.memberships_edit(product=product, actor=personas.developer, devices=every, remove=[europe]) == 2
+    event = AuditEvent.objects.get()
+    assert (event.device_count, event.device_ids) == (2, sorted(d.device_id for d in devices))
