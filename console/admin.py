@@ -82,8 +82,10 @@ class AuditEventAdmin(ProductScopedAdmin):
 
     @admin.display(description="device IDs")
     def devices_named(self, event):
-        shown = list(event.device_links.order_by("device_id").values_list("device_id", flat=True)[:100])
-        more = event.device_count - len(shown)
+        shown = list(
+            event.device_links.order_by("device__device_id").values_list("device__device_id", flat=True)[:100]
+        )
+        more = event.device_count - len(shown)  # beyond the first 100, or removed since
         return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
 
     def has_add_permission(self, request):

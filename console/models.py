@@ -142,7 +142,7 @@ class AccessToken(models.Model):
 class AuditEventQuerySet(models.QuerySet):
     def touching_device(self, device_id: str):
         """Events that name this device: an index lookup however long the log grows."""
-        return self.filter(id__in=AuditEventDevice.objects.filter(device_id=device_id).values("event_id"))
+        return self.filter(id__in=AuditEventDevice.objects.filter(device__device_id=device_id).values("event_id"))
 
 
 class AuditEvent(models.Model):
@@ -183,7 +183,8 @@ class AuditEvent(models.Model):
 
     @property
     def device_ids(self) -> list[str]:
-        return sorted(self.device_links.values_list("device_id", flat=True))
+        """The IDs of the devices the event names that still exist."""
+        return sorted(self.device_links.values_list("device__device_id", flat=True))
 
     @classmethod
     def record(cls, *, product, actor, action: str, obj=None, device_ids=(), **details) -> "AuditEvent":
@@ -206,26 +207,29 @@ class AuditEvent(models.Model):
 
 class AuditEventDevice(models.Model):
     """A device an audit event names. A batch edit names up to the whole fleet: one narrow row
-    each, written in one statement, and found again by device through an index."""
+    of two keys each, written in the same statement as the change, and found again by device
+    through an index (a GIN index on PostgreSQL, whose pending list takes 100,000 new entries
+    as one append; see migration 0005)."""
 
-    # Written only by AuditEvent.record, beside its event, and never changed: no database-level
-    # foreign key to check 100,000 times at commit (Django still cascades deletes).
-    pk = models.CompositePrimaryKey("event", "device_id")
+    # Written only beside its event and never changed, so no database-level foreign keys to
+    # check 100,000 times at commit; Django still cascades an event's deletion. A removed
+    # device's rows stay: the history keeps its key, and its events keep their device_count.
+    pk = models.CompositePrimaryKey("event", "device")
     event = models.ForeignKey(
         AuditEvent, on_delete=models.CASCADE, related_name="device_links", db_constraint=False, db_index=False
     )
-    device_id = models.CharField(max_length=24)
-
-    class Meta:
-        indexes = [models.Index(fields=["device_id", "event"], name="audit_device_history")]
+    device = models.ForeignKey(
+        "devices.Device", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
 
     @classmethod
     def add(cls, event: AuditEvent, device_ids: list[str]) -> None:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO console_auditeventdevice (event_id, device_id) SELECT %s, unnest(%s::varchar[])",
-                    [event.pk, device_ids],
-                )
-        else:
-            cls.objects.bulk_create([cls(event=event, device_id=device_id) for device_id in device_ids], batch_size=400)
+        """Name these devices (by device ID) in the event."""
+        insert = "INSERT INTO console_auditeventdevice (event_id, device_id) SELECT %s, id FROM devices_device WHERE"
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"{insert} device_id = ANY(%s)", [event.pk, device_ids])
+                return
+            for start in range(0, len(device_ids), 500):
+                chunk = device_ids[start : start + 500]
+                cursor.execute(f"{insert} device_id IN ({', '.join(['%s'] * len(chunk))})", [event.pk, *chunk])

@@ -99,6 +99,8 @@ def device_remove(*, device: Device, actor) -> None:
         action="device.remove",
         obj=device,
         device_ids=[device.device_id],
+        # The event names the device by its key, which dies with it: keep what identifies it.
+        device_id=device.device_id,
         name=device.name,
         serial_number=device.serial_number,
     )

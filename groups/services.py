@@ -127,22 +127,20 @@ def groups_resolve(*, product, names, actor, create_missing: bool) -> list[Group
 
 def _write_memberships(cursor, write_sql: str, params, event: AuditEvent) -> None:
     """Run an INSERT or DELETE of memberships and name, in the audit event, the devices whose
-    rows it wrote. On PostgreSQL in the same statement: 100,000 device IDs never travel to
-    Python and back."""
-    name = (
-        "INSERT INTO console_auditeventdevice (event_id, device_id)"
-        " SELECT %s, d.device_id FROM devices_device AS d WHERE d.id IN ({keys}) ON CONFLICT DO NOTHING"
-    )
+    rows it wrote; on PostgreSQL in the same statement, so 100,000 keys never travel to Python
+    and back."""
+    name = "INSERT INTO console_auditeventdevice (event_id, device_id)"
     if connection.vendor == "postgresql":
         cursor.execute(
-            f"WITH changed AS ({write_sql} RETURNING device_id) {name.format(keys='SELECT device_id FROM changed')}",
+            f"WITH changed AS ({write_sql} RETURNING device_id)"
+            f" {name} SELECT DISTINCT %s, device_id FROM changed ON CONFLICT DO NOTHING",
             [*params, event.pk],
         )
         return
     cursor.execute(f"{write_sql} RETURNING device_id", params)
-    keys = [row[0] for row in cursor.fetchall()]
+    keys = {row[0] for row in cursor.fetchall()}
     if keys:
-        cursor.execute(name.format(keys=", ".join(["%s"] * len(keys))), [event.pk, *keys])
+        cursor.executemany(f"{name} VALUES (%s, %s) ON CONFLICT DO NOTHING", [(event.pk, key) for key in keys])
 
 
 def memberships_edit_impact(*, devices, add=(), remove=()) -> targeting.Impact:

@@ -600,7 +600,8 @@ def test_removing_a_device_deletes_it_from_the_product_and_records_it(personas, 
 
     assert response.status_code == 204
     assert not Device.objects.filter(pk=device.pk).exists()
-    assert AuditEvent.objects.get(action="device.remove").device_ids == [device.device_id]
+    event = AuditEvent.objects.get(action="device.remove")
+    assert (event.device_count, event.details["device_id"]) == (1, device.device_id)
 
 
 def test_a_view_only_token_cannot_remove_a_device(personas, api):

@@ -21,6 +21,14 @@ def test_an_event_records_each_device_once_and_counts_them(personas):
     assert AuditEventDevice.objects.count() == 2
 
 
+def test_a_removed_devices_events_keep_their_count(personas):
+    device = DeviceFactory(product=personas.product)
+    event = AuditEvent.record(product=personas.product, actor=None, action="device.remove", device_ids=[device.device_id])
+    device.delete()
+    event.refresh_from_db()
+    assert (event.device_count, event.device_ids) == (1, [])
+
+
 def test_a_devices_history_is_an_index_lookup(personas):
     if connection.vendor != "postgresql":
         pytest.skip("the plan is PostgreSQL's")
@@ -36,4 +44,4 @@ def test_deleting_a_product_takes_its_events_device_rows_with_them(personas):
     device = DeviceFactory(product=personas.other_product)
     AuditEvent.record(product=personas.other_product, actor=None, action="device.groups", device_ids=[device.device_id])
     personas.other_product.delete()
-    assert not AuditEventDevice.objects.filter(device_id=device.device_id).exists()
+    assert not AuditEventDevice.objects.filter(device=device).exists()
