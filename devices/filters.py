@@ -90,14 +90,16 @@ class DeviceFilter(django_filters.FilterSet):
 
     def __init__(self, data=None, *, membership, **kwargs):
         self.membership = membership
+        # Light rows, not model instances: a product may have a thousand groups.
         self.visible_groups = {
             group.name: group
-            for group in Group.objects.visible_to(membership).only("id", "name", "color", "device_count").order_by("name")
+            for group in Group.objects.visible_to(membership)
+            .order_by("name")
+            .values_list("id", "name", "color", "device_count", named=True)
         }
         super().__init__(data, queryset=Device.objects.visible_to(membership), **kwargs)
         groups_field = self.form.fields["groups"]
-        groups_field._names = set(self.visible_groups)
-        groups_field.choices = [(name, name) for name in self.visible_groups]
+        groups_field._names = self.visible_groups.keys()  # what valid_value accepts; no choices list
 
     def filter_noop(self, queryset, name, value):
         return queryset
@@ -124,7 +126,8 @@ class DeviceFilter(django_filters.FilterSet):
             return queryset
         return queryset.filter(desired_firmware_version__isnull=not value)
 
-    def selected_groups(self) -> list[Group]:
+    def selected_groups(self) -> list:
+        """The chosen groups, as rows with id, name, color and device_count."""
         names = self.form.cleaned_data.get("groups") or [] if self.is_bound and self.form.is_valid() else []
         return [self.visible_groups[name] for name in names]
 

@@ -1,6 +1,7 @@
 """Console views of the devices app: the devices table, "Edit groups" and the device page."""
 
 from collections import defaultdict
+from html import escape
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -13,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
@@ -70,6 +72,16 @@ def _filter_pairs(params) -> list[tuple[str, str]]:
 def _per_page(params) -> int:
     value = params.get("per_page", "")
     return int(value) if value.isdigit() and int(value) in PER_PAGE else PER_PAGE[0]
+
+
+def _group_options(groups, chosen) -> str:
+    """The group filter's <option>s. Built here, not in a template loop: a product can have a
+    thousand groups, and listing them took a third of the page's time."""
+    selected = {name.strip() for value in chosen for name in value.split(",") if name.strip()}
+    return mark_safe("".join(
+        f'<option value="{escape(name)}"{" selected" if name in selected else ""}>{escape(name)}</option>'
+        for name in groups
+    ))
 
 
 def _attach_group_tags(devices, membership, groups_by_id) -> None:
@@ -135,9 +147,7 @@ def device_list(request, product):
             for name, errors in (filterset.errors.items() if not valid else ())
         ],
         "filtered": any(value for name, value in filter_pairs if name != "groups_match"),
-        "selected_group_names": {
-            name.strip() for value in request.GET.getlist("groups") for name in value.split(",") if name.strip()
-        },
+        "group_options": _group_options(filterset.visible_groups, request.GET.getlist("groups")),
         "page": page,
         "devices": rows,
         "sort": sort,
