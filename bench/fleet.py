@@ -226,6 +226,8 @@ def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
              "secret": secret_hash, "devices": devices},
         )
         cursor.execute("SELECT setval(pg_get_serial_sequence('devices_device', 'id'), %s)", [devices])
+        # The replica role skipped the trigger that keeps Product.device_count, too.
+        cursor.execute("UPDATE console_product SET device_count = %s WHERE id = %s", [devices, product.id])
         for _name, definition in dropped:
             cursor.execute(definition)
         log(f"  devices: {time.monotonic() - t:.1f} s")

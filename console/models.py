@@ -7,7 +7,28 @@ from django.db import connection, models
 from django.utils import timezone
 
 
-class Product(models.Model):
+class CountedByDatabase(models.Model):
+    """A model with counters the database keeps (triggers, see the migrations that add them).
+
+    A full save() writes every column of the instance, and an instance's counter may be stale
+    by then; the counters are left out, so saving never undoes the triggers' work.
+    """
+
+    database_counters: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                field.name for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in self.database_counters
+            ]
+        super().save(*args, **kwargs)
+
+
+class Product(CountedByDatabase):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=64, unique=True)
     # The release every device falls back to (rule 4); set through firmware services only.
@@ -15,6 +36,10 @@ class Product(models.Model):
         "firmware.Firmware", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Kept exact by triggers on devices (migration 0006); never written by Django.
+    device_count = models.PositiveIntegerField(default=0, editable=False)
+
+    database_counters = ("device_count",)
 
     class Meta:
         ordering = ["name"]

@@ -53,7 +53,9 @@ def product_home(request, product):
         "membership": membership,
         "product": membership.product,
         "nav": "home",
-        "device_count": devices.count(),
+        "device_count": (
+            membership.product.device_count if membership.restricted_group_ids() is None else devices.count()
+        ),
         "online_count": devices.filter(online=True).count(),
         "group_count": Group.objects.visible_to(membership).count(),
     }

@@ -133,7 +133,8 @@ class DeviceFilter(django_filters.FilterSet):
 
     def known_count(self) -> int | None:
         """The number of matches when the database keeps it: a filter by one group alone
-        matches exactly that group's devices (all visible to whoever may see the group)."""
+        matches exactly that group's devices (all visible to whoever may see the group), and no
+        filter at all matches the product's devices (for members who may see them all)."""
         if not (self.is_bound and self.form.is_valid()):
             return None
         active = {
@@ -141,7 +142,11 @@ class DeviceFilter(django_filters.FilterSet):
             if value not in (None, "", []) and name not in ("groups_match", "sort")
         }
         groups = self.selected_groups()
-        return groups[0].device_count if active == {"groups"} and len(groups) == 1 else None
+        if active == {"groups"} and len(groups) == 1:
+            return groups[0].device_count
+        if not active and self.membership.restricted_group_ids() is None:
+            return self.membership.product.device_count
+        return None
 
     def count(self) -> int:
         known = self.known_count()

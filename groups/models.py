@@ -3,6 +3,8 @@ import re
 from django.conf import settings
 from django.db import models
 
+from console.models import CountedByDatabase
+
 GROUP_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 GROUP_NAME_HINT = "Lowercase letters, digits, - and _ only, at most 64 characters (e.g. europe-beta)."
 COLOR_RE = re.compile(r"^#[0-9a-f]{6}$")
@@ -19,7 +21,7 @@ class GroupQuerySet(models.QuerySet):
         return qs
 
 
-class Group(models.Model):
+class Group(CountedByDatabase):
     product = models.ForeignKey("console.Product", on_delete=models.CASCADE, related_name="groups")
     name = models.CharField(max_length=64, help_text=GROUP_NAME_HINT)
     description = models.CharField(max_length=255, blank=True)
@@ -33,6 +35,7 @@ class Group(models.Model):
     # memberships, migration 0003), so cascades and raw SQL count too; never written by Django.
     device_count = models.PositiveIntegerField(default=0, editable=False)
 
+    database_counters = ("device_count",)
     objects = GroupQuerySet.as_manager()
 
     class Meta:
@@ -61,14 +64,6 @@ class Group(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, **kwargs):
-        # An instance's device_count may be stale by the time it is saved; leave the column to
-        # the triggers.
-        if not self._state.adding and kwargs.get("update_fields") is None:
-            kwargs["update_fields"] = [
-                field.name for field in self._meta.concrete_fields if not field.primary_key and field.name != "device_count"
-            ]
-        super().save(*args, **kwargs)
 
 
 class GroupMembership(models.Model):
