@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from console.models import AuditEvent, Product
@@ -289,9 +289,15 @@ def firmware_release(*, firmware: Firmware, groups=None, product_default: bool |
         raise ValidationError({"version": ["This firmware no longer exists."]})
     firmware.product = product
     if groups is not None:
-        # Locked so that a concurrent delete cannot take a group away underneath the release.
+        # Every group the release will write (those it keeps or gets, and those losing it) is
+        # locked now, in one statement ordered by name as batch edits lock theirs: taking some
+        # later, in the UPDATEs, could deadlock with a batch edit. It also keeps a concurrent
+        # delete from taking a group away underneath the release.
         wanted = {group.id: group for group in groups}
-        found = list(Group.objects.select_for_update().filter(product=product, id__in=wanted))
+        locked = Group.objects.select_for_update().filter(product=product).filter(
+            Q(id__in=wanted) | Q(released_firmware=firmware)
+        )
+        found = [group for group in locked if group.id in wanted]
         missing = sorted(group.name for group_id, group in wanted.items() if group_id not in {g.id for g in found})
         if missing:
             raise ValidationError({"groups": [f"Unknown group: {', '.join(missing)}."]})
