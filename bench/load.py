@@ -169,11 +169,7 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
         result.status, result.detail = "error", str(error)
         return result
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
     if handshake["non_2xx"] or not handshake["requests_per_second"]:
         result.status = "wrong answer"
@@ -195,3 +191,12 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
         "seconds": seconds,
     }
     return result
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop gunicorn: politely, then for good after 15 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()

@@ -523,6 +523,7 @@ def main(argv=None) -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     faults_wanted = {kind.strip() for kind in args.faults.split(",")} - {"none", ""}
     from bench import fleet as fleet_module
+    from bench.load import stop_server
 
     fleet_module.ensure_database(url, recreate=True)
     import django
@@ -600,11 +601,7 @@ def main(argv=None) -> int:
             list(pool.map(lambda device: handshake(device, api, model, settle_rng, kind="settling handshake"),
                           stale))
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
     checks = verify(product, model, before, edited)
     still_stale = stale_pending(product)
