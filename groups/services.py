@@ -98,16 +98,14 @@ def group_delete(*, group: Group, actor) -> int:
     locked = Group.objects.select_for_update().filter(pk=group.pk).first()
     if locked is None:
         raise ValidationError({"name": [f"The group “{group.name}” no longer exists."]})
-    device_ids = list(
-        Device.objects.filter(memberships__group=group).order_by().values_list("device_id", flat=True)
-    )
-    GroupMembership.objects.filter(group=group).delete()
-    AuditEvent.record(
-        product=group.product, actor=actor, action="group.delete", obj=group, device_ids=device_ids,
+    event = AuditEvent.record(
+        product=group.product, actor=actor, action="group.delete", obj=group,
         released_version=group.released_firmware.version if group.released_firmware_id else None,
     )
+    with connection.cursor() as cursor:
+        _write_memberships(cursor, "DELETE FROM groups_groupmembership WHERE group_id = %s", [group.pk], event)
     group.delete()
-    return len(device_ids)
+    return event.count_devices()
 
 
 @transaction.atomic
