@@ -71,6 +71,11 @@ class DeviceAdmin(ProductScopedAdmin):
     actions = ["add_to_group", "remove_from_group"]
     show_full_result_count = False
 
+    def get_readonly_fields(self, request, obj=None):
+        # A device stays in its product (the database refuses a move: its groups and counts are
+        # the product's); it is removed and imported instead.
+        return [*self.readonly_fields, "product"] if obj else self.readonly_fields
+
     def get_queryset(self, request):
         # Group tags for the whole page in one extra query, however many rows.
         return super().get_queryset(request).prefetch_related("groups")

@@ -194,3 +194,17 @@ def test_the_product_filter_offers_only_the_staff_members_products(client, perso
     # With a single product of theirs there is nothing to choose, so the filter is not shown.
     assert f"product__id__exact={personas.other_product.pk}" not in page
     assert personas.other_product.name not in page
+
+
+def test_a_device_cannot_be_moved_to_another_product_in_the_admin(client, personas):
+    device = DeviceFactory(product=personas.product, name="stays")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    response = client.post(f"/admin/devices/device/{device.pk}/change/", {
+        "product": personas.other_product.pk, "device_id": device.device_id, "name": "renamed",
+        "serial_number": device.serial_number, "notes": "", "platform_id": 12,
+        "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
+        "memberships-MIN_NUM_FORMS": 0, "memberships-MAX_NUM_FORMS": 1000,
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    device.refresh_from_db()
+    assert (device.product_id, device.name) == (personas.product.pk, "renamed")
