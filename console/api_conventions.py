@@ -7,11 +7,8 @@ JSON or form-encoded (`RequestParser`), product access (`product_membership`) an
 import json
 import re
 from datetime import UTC, datetime
-from functools import cache
 from typing import Annotated, Any
 
-from django.db import connection
-from django.db.models.functions import Now
 from django.http import Http404, HttpRequest, QueryDict
 from ninja import Schema
 from ninja.parser import Parser
@@ -19,8 +16,7 @@ from ninja.security import HttpBearer
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from console import access
-from console.models import AccessToken, _token_hash
-from console.prepared import Statement
+from console.models import AccessToken
 
 # ---------------------------------------------------------------------------------------------
 # Errors
@@ -287,49 +283,13 @@ class TokenAuth(HttpBearer):
         return self.authenticate(request, raw)
 
     def authenticate(self, request: HttpRequest, token: str):
-        found = live_token(token)
+        found = AccessToken.objects.authenticate(token)
         if found is None:
             return None
         user = found.user
         user.current_token = found
         request.user = user
         return found
-
-
-HASH_SENTINEL = "key-hash-sentinel"  # stands for the hash while compiling; real hashes are hex
-
-
-def _fields(model) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
-
-
-@cache
-def _live_token_statement() -> Statement:
-    """The lookup of `AccessToken.objects.authenticate()` (not revoked, not expired, active user),
-    compiled once because every API call runs it; tests/api/test_token_lookup.py holds the two to
-    the same answers."""
-    user_model = AccessToken._meta.get_field("user").related_model
-    live = AccessToken.objects.filter(
-        key_hash=HASH_SENTINEL, revoked_at__isnull=True, expires_at__gt=Now(), user__is_active=True
-    ).values_list(*_fields(AccessToken), *(f"user__{name}" for name in _fields(user_model)))
-    return Statement.from_queryset("fleet_live_token", live, key_hash=HASH_SENTINEL)
-
-
-def live_token(raw: str) -> AccessToken | None:
-    """The live token for a raw bearer string, with its user, or None: one indexed query."""
-    if not raw:
-        return None
-    statement = _live_token_statement()
-    with connection.cursor() as cursor:
-        statement.execute(cursor, key_hash=_token_hash(raw))
-        row = statement.fetchone(cursor)
-    if row is None:
-        return None
-    user_model = AccessToken._meta.get_field("user").related_model
-    token_fields, user_fields = _fields(AccessToken), _fields(user_model)
-    token = AccessToken.from_db(connection.alias, token_fields, row[: len(token_fields)])
-    token.user = user_model.from_db(connection.alias, user_fields, row[len(token_fields) :])
-    return token
 
 
 # ---------------------------------------------------------------------------------------------

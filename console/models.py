@@ -1,10 +1,14 @@
 import hashlib
 import secrets
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
 from django.db import connection, models
+from django.db.models.functions import Now
 from django.utils import timezone
+
+from console.prepared import Statement
 
 
 class CountedByDatabase(models.Model):
@@ -122,11 +126,45 @@ class AccessTokenQuerySet(models.QuerySet):
     def active(self):
         return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
 
+    def live(self, key_hash: str):
+        """The token with this hash, unless revoked, expired or its user deactivated."""
+        return self.filter(key_hash=key_hash, revoked_at__isnull=True, expires_at__gt=Now(), user__is_active=True)
+
     def authenticate(self, raw: str):
-        """The live token for a raw bearer string, with its user, or None."""
+        """The live token for a raw bearer string, with its user loaded, or None.
+
+        Every API call runs it: one indexed statement, compiled once and prepared per connection
+        (console.prepared), that reads the token and its user.
+        """
         if not raw:
             return None
-        return self.active().select_related("user").filter(key_hash=_token_hash(raw), user__is_active=True).first()
+        statement = _live_token_statement()
+        with connection.cursor() as cursor:
+            statement.execute(cursor, key_hash=_token_hash(raw))
+            row = statement.fetchone(cursor)
+        if row is None:
+            return None
+        user_model = AccessToken._meta.get_field("user").related_model
+        token_fields, user_fields = _attnames(AccessToken), _attnames(user_model)
+        token = AccessToken.from_db(connection.alias, token_fields, row[: len(token_fields)])
+        token.user = user_model.from_db(connection.alias, user_fields, row[len(token_fields) :])
+        return token
+
+
+HASH_SENTINEL = "key-hash-sentinel"  # stands for the hash while compiling; real hashes are hex
+
+
+def _attnames(model) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+@cache
+def _live_token_statement() -> Statement:
+    user_model = AccessToken._meta.get_field("user").related_model
+    live = AccessToken.objects.live(HASH_SENTINEL).values_list(
+        *_attnames(AccessToken), *(f"user__{name}" for name in _attnames(user_model))
+    )
+    return Statement.from_queryset("fleet_live_token", live, key_hash=HASH_SENTINEL)
 
 
 class AccessToken(models.Model):
