@@ -3,15 +3,12 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
-from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import trigger_client_event
 
-from console import access
+from console import access, htmx
 from groups import forms, services
 from groups.models import Group
 
@@ -33,41 +30,9 @@ def _group_url_maker(name: str, product: str):
     return lambda group_id: f"{prefix}{group_id}{suffix}"
 
 
-def _next_url(request, default: str) -> str:
-    url = request.POST.get("next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return url
-    return default
-
-
-def _done(request, *, message: str, events: tuple[str, ...], default_next: str) -> HttpResponse:
-    """After a successful dialog: htmx closes the modal and announces the change; a plain form
-    post redirects back to where the person came from."""
-    if request.htmx:
-        response = HttpResponse(status=204)
-        for event in events:
-            trigger_client_event(response, event)
-        trigger_client_event(response, "showMessage", message)
-        # Last: closing the modal removes the form these events are dispatched on.
-        return trigger_client_event(response, "closeModal")
-    messages.success(request, message)
-    return redirect(_next_url(request, default_next))
-
-
-def _render_dialog(request, template: str, context: dict, *, name: str) -> HttpResponse:
-    """A dialog's full page without htmx; the `<dialog>` on an htmx GET; its body after an
-    invalid htmx POST, swapped into the open dialog."""
-    htmx = request.htmx and not request.htmx.history_restore_request
-    if htmx:
-        template = f"{template}#{name}-body" if request.method == "POST" else f"{template}#{name}"
-    # A form posted back without htmx is only re-rendered when it was refused; htmx swaps 2xx only.
-    status = 400 if request.method == "POST" and not htmx else 200
-    return render(request, template, context, status=status)
-
-
 @login_required
 @require_GET
-@vary_on_headers("HX-Request")
+@htmx.vary_on_htmx
 def group_list(request, product):
     membership = access.membership_for(request.user, product)
     groups = list(
@@ -88,15 +53,12 @@ def group_list(request, product):
         "groups": groups,
         "can_edit_groups": membership.can_write and membership.restricted_group_ids() is None,
     }
-    template = "groups/group_list.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#group-table"
-    return render(request, template, context)
+    return render(request, htmx.partial(request, "groups/group_list.html", "group-table"), context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@vary_on_headers("HX-Request")
+@htmx.vary_on_htmx
 def group_create(request, product):
     membership = _membership_for_group_admin(request, product)
     product = membership.product
@@ -107,26 +69,24 @@ def group_create(request, product):
         except ValidationError as error:
             form.add_service_errors(error)
         else:
-            return _done(
-                request,
-                message=f"Group {group.name} created.",
-                events=("groupsChanged",),
-                default_next=reverse("groups:list", kwargs={"product": product.slug}),
+            return htmx.finished(
+                request, message=f"Group {group.name} created.", events=("groupsChanged",),
+                next=reverse("groups:list", kwargs={"product": product.slug}),
             )
     context = {
         "membership": membership,
         "product": product,
         "nav": "groups",
         "form": form,
-        "next": _next_url(request, ""),
+        "next": htmx.next_url(request, ""),
         "action": reverse("groups:create", kwargs={"product": product.slug}),
     }
-    return _render_dialog(request, "groups/group_form_dialog.html", context, name="group-dialog")
+    return htmx.dialog(request, "groups/group_form_dialog.html", context, name="group-dialog")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@vary_on_headers("HX-Request")
+@htmx.vary_on_htmx
 def group_edit(request, product, group_id):
     membership = _membership_for_group_admin(request, product)
     group = _get_group(membership, group_id)
@@ -137,11 +97,9 @@ def group_edit(request, product, group_id):
         except ValidationError as error:
             form.add_service_errors(error)
         else:
-            return _done(
-                request,
-                message=f"Group {group.name} saved.",
-                events=("groupsChanged", "devicesChanged"),
-                default_next=reverse("groups:list", kwargs={"product": membership.product.slug}),
+            return htmx.finished(
+                request, message=f"Group {group.name} saved.", events=("groupsChanged", "devicesChanged"),
+                next=reverse("groups:list", kwargs={"product": membership.product.slug}),
             )
     context = {
         "membership": membership,
@@ -149,15 +107,15 @@ def group_edit(request, product, group_id):
         "nav": "groups",
         "form": form,
         "group": group,
-        "next": _next_url(request, ""),
+        "next": htmx.next_url(request, ""),
         "action": reverse("groups:edit", kwargs={"product": membership.product.slug, "group_id": group.id}),
     }
-    return _render_dialog(request, "groups/group_form_dialog.html", context, name="group-dialog")
+    return htmx.dialog(request, "groups/group_form_dialog.html", context, name="group-dialog")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@vary_on_headers("HX-Request")
+@htmx.vary_on_htmx
 def group_delete(request, product, group_id):
     membership = _membership_for_group_admin(request, product)
     group = _get_group(membership, group_id)
@@ -168,11 +126,10 @@ def group_delete(request, product, group_id):
             messages.error(request, " ".join(error.messages))
             return redirect("groups:list", product=membership.product.slug)
         devices = "device" if left == 1 else "devices"
-        return _done(
-            request,
-            message=f"Group {group.name} deleted; {left} {devices} left it.",
+        return htmx.finished(
+            request, message=f"Group {group.name} deleted; {left} {devices} left it.",
             events=("groupsChanged", "devicesChanged"),
-            default_next=reverse("groups:list", kwargs={"product": membership.product.slug}),
+            next=reverse("groups:list", kwargs={"product": membership.product.slug}),
         )
     context = {
         "membership": membership,
@@ -180,6 +137,6 @@ def group_delete(request, product, group_id):
         "nav": "groups",
         "group": group,
         "consequences": services.group_delete_impact(group),
-        "next": _next_url(request, ""),
+        "next": htmx.next_url(request, ""),
     }
-    return _render_dialog(request, "groups/group_delete_dialog.html", context, name="group-delete-dialog")
+    return htmx.dialog(request, "groups/group_delete_dialog.html", context, name="group-delete-dialog")
