@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test venv clients bench soak clean
+.PHONY: run test test-fast venv clients bench soak clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ run: venv
 
 test: venv clients
 	$(VENV)/bin/pytest
+
+# The quick local loop: everything but the schemathesis run (CI runs it, through make test).
+test-fast: venv clients
+	$(VENV)/bin/pytest -m "not schema"
 
 bench: venv
 	$(PY) -m bench $(BENCH_ARGS)

@@ -315,7 +315,7 @@ class Toggle:
         from groups import services
 
         if self.bench.scratch_members():
-            services.memberships_edit(product=self.bench.product, devices=Device.objects.filter(product=self.bench.product),
+            services.devices_edit_groups(product=self.bench.product, devices=Device.objects.filter(product=self.bench.product),
                                       remove=[self.bench.scratch], actor=self.bench.user)
 
 
@@ -338,7 +338,7 @@ def batch_edits(bench: Bench) -> list[Scenario]:
 
     def service(devices_of):
         def do(adding):
-            return services.memberships_edit(product=bench.product, devices=devices_of(), actor=bench.user,
+            return services.devices_edit_groups(product=bench.product, devices=devices_of(), actor=bench.user,
                                              add=[scratch] if adding else [], remove=[] if adding else [scratch])
         return do
 
@@ -463,7 +463,7 @@ def impacts(bench: Bench) -> list[Scenario]:
                      ("groups", ",".join(names(kept_groups))), ("product_default", "true")])),
                  check=api_check, target_ms=1500.0, repeat=5, floor=True),
         Scenario(f"impact: batch edit preview, all matching {filter_group} join {released.name} (service)", "service",
-                 lambda: group_services.memberships_edit_impact(
+                 lambda: group_services.devices_edit_groups_impact(
                      devices=Device.objects.visible_to(bench.membership).in_groups([bench.groups[filter_group].id]),
                      add=[released]),
                  check=positive, target_ms=1500.0, repeat=5),

@@ -21,14 +21,16 @@ def membership_for(user, product_ref, *, write: bool = False, product_wide: bool
     if not user.is_authenticated:
         raise Http404("No such product")
     ref = str(product_ref)
-    lookup = {"product_id": int(ref)} if ref.isascii() and ref.isdigit() else {"product__slug": ref}
+    if ref.isdigit() and not (ref.isascii() and int(ref) < 2**63):
+        raise Http404("No such product")  # digits no id column can hold cannot name a product
+    lookup = {"product_id": int(ref)} if ref.isdigit() else {"product__slug": ref}
     membership = Membership.objects.select_related("product", "user").filter(user=user, **lookup).first()
     if membership is None:
         raise Http404("No such product")
     if write and not membership.can_write:
         raise PermissionDenied("Your role in this product cannot make changes.")
     if product_wide and membership.restricted_group_ids() is not None:
-        raise PermissionDenied("Your access is limited to some groups, so you cannot change the whole product.")
+        raise PermissionDenied("Your access to this product is limited to some groups, so you cannot change the whole product. Ask an Administrator.")
     if manage_team and not membership.can_manage_team:
         raise PermissionDenied("Only the product's Owner and Administrators manage the team.")
     return membership

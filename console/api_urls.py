@@ -1,8 +1,8 @@
-"""The JSON API's URLs (`/v1/...`, `/oauth/token`); the API itself is assembled in console.api."""
+"""The JSON API's URLs (`/v1/...`, `/oauth/token`); the API itself is assembled in console.api.site."""
 
 from django.urls import path, re_path
 
-from console.api import api, api_not_found
+from console.api.site import api, api_not_found
 
 urlpatterns = [
     path("", api.urls),

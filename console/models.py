@@ -233,7 +233,7 @@ class AuditEvent(models.Model):
 
     def count_devices(self) -> int:
         """Store (and return) how many devices the event names, for devices named after it was
-        recorded (see groups.services.memberships_edit)."""
+        recorded (see groups.services.devices_edit_groups)."""
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE console_auditevent SET device_count ="

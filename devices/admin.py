@@ -97,7 +97,7 @@ class DeviceAdmin(ProductScopedAdmin):
             old_group_id = GroupMembership.objects.get(pk=membership[0].pk).group_id
             remove.append(Group.objects.get(pk=old_group_id))
             add.append(membership[0].group)
-        group_services.memberships_edit(
+        group_services.devices_edit_groups(
             product=device.product, devices=Device.objects.filter(pk=device.pk), add=add, remove=remove,
             actor=request.user,
         )
@@ -117,13 +117,13 @@ class DeviceAdmin(ProductScopedAdmin):
             group = form.cleaned_data["group"]
             edit = {"add": [group] if adding else [], "remove": [] if adding else [group]}
             if "apply" in request.POST:
-                changed = group_services.memberships_edit(
+                changed = group_services.devices_edit_groups(
                     product=group.product, devices=queryset, actor=request.user, **edit
                 )
                 done = "added to" if adding else "removed from"
                 self.message_user(request, f"{changed} device(s) {done} {group.name}.", messages.SUCCESS)
                 return None
-            impact = group_services.memberships_edit_impact(devices=queryset, **edit)
+            impact = group_services.devices_edit_groups_impact(devices=queryset, **edit)
         else:
             group, impact = None, None
         return render(

@@ -3,6 +3,7 @@ import re
 from django.db import connection, models
 from django.db.models import Exists, F, OuterRef
 from django.db.models.expressions import RawSQL
+from django.http import Http404
 
 from firmware import targeting
 
@@ -27,6 +28,14 @@ class DeviceQuerySet(models.QuerySet):
         if restricted is not None:
             qs = qs.in_groups(restricted)
         return qs
+
+    def get_by_device_id(self, raw_id: str) -> "Device":
+        """The device with this ID (any case), or Http404: a malformed ID names no device."""
+        device_id = normalize_device_id(raw_id)
+        device = self.filter(device_id=device_id).first() if device_id else None
+        if device is None:
+            raise Http404("No such device")
+        return device
 
     def in_groups(self, group_ids, *, match_all: bool = False, sizes: dict | None = None):
         """Devices in any (or, with match_all, every) of the given groups, by group id.

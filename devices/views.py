@@ -1,6 +1,5 @@
 """Console views of the devices app: the devices table, "Edit groups" and the device page."""
 
-from collections import defaultdict
 from html import escape
 from urllib.parse import urlencode
 
@@ -8,25 +7,22 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.utils.functional import cached_property
-from django.db import transaction
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.functional import cached_property
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
-from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
 
-from console import access
+from console import access, htmx
 from console.models import AuditEvent
 from devices import forms
 from devices.filters import NON_FILTER_PARAMS, DeviceFilter
-from devices.models import Device, normalize_device_id
+from devices.models import Device
 from firmware import targeting
 from groups import services
-from groups.models import Group, GroupMembership
+from groups.models import Group
 
 PER_PAGE = (25, 50, 100)
 # Sortable columns, by their key in devices.filters.SORTS.
@@ -84,22 +80,6 @@ def _group_options(groups, chosen) -> str:
     ))
 
 
-def _attach_group_tags(devices, membership, groups_by_id) -> None:
-    """Set `device.group_tags` for a page of devices with one query, whatever their groups."""
-    if not devices:
-        return
-    rows = GroupMembership.objects.filter(device_id__in=[device.pk for device in devices])
-    restricted = membership.restricted_group_ids()
-    if restricted is not None:
-        rows = rows.filter(group_id__in=restricted)
-    tags = defaultdict(list)
-    for device_pk, group_id in rows.values_list("device_id", "group_id"):
-        if group_id in groups_by_id:
-            tags[device_pk].append(groups_by_id[group_id])
-    for device in devices:
-        device.group_tags = sorted(tags[device.pk], key=lambda group: group.name)
-
-
 def _sort_headers(filter_pairs, sort: str, per_page: int) -> list[dict]:
     """Column headers that sort by themselves; a second click reverses the order."""
     headers = []
@@ -118,7 +98,7 @@ def _sort_headers(filter_pairs, sort: str, per_page: int) -> list[dict]:
 
 @login_required
 @require_GET
-@vary_on_headers("HX-Request")
+@htmx.vary_on_htmx
 def device_list(request, product):
     membership = access.membership_for(request.user, product)
     filterset = DeviceFilter(request.GET, membership=membership)
@@ -129,8 +109,9 @@ def device_list(request, product):
     page = CappedPaginator(devices, per_page, known_count=filterset.known_count()).get_page(request.GET.get("page"))
     # Count the bare filter; only the rows shown carry the targeting annotation.
     rows = list(devices.with_target()[page.start_index() - 1 : page.end_index()]) if page.paginator.count else []
-    groups_by_id = {group.id: group for group in filterset.visible_groups.values()}
-    _attach_group_tags(rows, membership, groups_by_id)
+    tags = Group.objects.visible_to(membership).by_device(rows) if rows else {}
+    for device in rows:
+        device.group_tags = tags.get(device.pk, [])
 
     filter_pairs = _filter_pairs(request.GET)
     filter_query = _query(filter_pairs)
@@ -160,25 +141,16 @@ def device_list(request, product):
         "can_edit": membership.can_write,
         "can_create_groups": membership.can_write and membership.restricted_group_ids() is None,
     }
-    template = "devices/device_list.html"
     partial = None
-    if request.htmx and not request.htmx.history_restore_request:
+    if htmx.is_htmx(request):
         partial = "device-filter" if request.htmx.target == "device-filter" else "device-table"
-        template += f"#{partial}"
-    response = render(request, template, context)
+    response = render(request, htmx.partial(request, "devices/device_list.html", partial), context)
     if partial == "device-table" and request.htmx.trigger != "device-table":
         # The address bar holds the whole filter, without empty fields, so it can be shared.
         query = _query([*filter_pairs, ("sort", request.GET.get("sort", "")), ("per_page", request.GET.get("per_page", "")),
                         ("page", request.GET.get("page", ""))])
         push_url(response, f"{request.path}?{query}" if query else request.path)
     return response
-
-
-def _next_url(request, default: str) -> str:
-    url = request.POST.get("next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return url
-    return default
 
 
 def _summary(added, removed) -> str:
@@ -192,7 +164,7 @@ def _summary(added, removed) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@vary_on_headers("HX-Request")
+@htmx.vary_on_htmx
 def devices_edit_groups(request, product):
     """"Edit groups" of the selected devices, or of every device matching the filter."""
     membership = access.membership_for(request.user, product, write=True)
@@ -207,47 +179,33 @@ def devices_edit_groups(request, product):
         "nav": "devices",
         "selection": selection,
         "form": form,
-        "next": _next_url(request, list_url),
+        "next": htmx.next_url(request, list_url),
         "impact": None,
     }
-    htmx = request.htmx and not request.htmx.history_restore_request
     template = "devices/devices_edit_groups_dialog.html"
-    # Without htmx, a refused POST answers 400 (htmx only swaps 2xx, so it gets 200).
-    refused = 400 if request.method == "POST" and not htmx else 200
     if not selection.is_valid():
-        return render(request, template + ("#edit-groups-dialog" if htmx else ""), context, status=refused)
+        return htmx.dialog(request, template, context, name="edit-groups-dialog")
     devices = selection.devices()
     context["selected_count"] = devices.count()
 
     if request.method == "POST" and form.is_valid():
         add, remove = list(form.cleaned_data["add"]), list(form.cleaned_data["remove"])
         if "preview" not in request.POST:
-            changed = services.memberships_edit(product=product, devices=devices, add=add, remove=remove, actor=request.user)
-            message = f"{changed} device{'' if changed == 1 else 's'} {_summary(add, remove)}." if changed else (
+            changed = services.devices_edit_groups(
+                product=product, devices=devices, add=add, remove=remove, actor=request.user
+            )
+            message = f"{changed:,} device{'' if changed == 1 else 's'} {_summary(add, remove)}." if changed else (
                 "Nothing changed: the selected devices were already in those groups."
             )
-            if request.htmx:
-                # closeModal last: it removes the form the events are dispatched on.
-                response = trigger_client_event(HttpResponse(status=204), "devicesChanged")
-                trigger_client_event(response, "showMessage", message)
-                return trigger_client_event(response, "closeModal")
-            messages.success(request, message)
-            return redirect(context["next"])
-        context["impact"] = services.memberships_edit_impact(devices=devices, add=add, remove=remove)
-    if htmx and request.method == "POST":
-        partial = "edit-groups-impact" if request.htmx.target == "edit-groups-impact" else "edit-groups-dialog-body"
-        return render(request, f"{template}#{partial}", context)
-    status = refused if form.errors else 200
-    return render(request, template + ("#edit-groups-dialog" if htmx else ""), context, status=status)
+            return htmx.finished(request, message=message, events=("devicesChanged",), next=context["next"])
+        context["impact"] = services.devices_edit_groups_impact(devices=devices, add=add, remove=remove)
+    if htmx.is_htmx(request) and request.htmx.target == "edit-groups-impact":
+        return render(request, f"{template}#edit-groups-impact", context)
+    return htmx.dialog(request, template, context, name="edit-groups-dialog", refused=bool(form.errors))
 
 
 def _get_device(membership, device_id) -> Device:
-    device_id = normalize_device_id(device_id)
-    if device_id is None:
-        raise Http404("No such device")
-    return get_object_or_404(
-        Device.objects.visible_to(membership).with_target().select_related("product"), device_id=device_id
-    )
+    return Device.objects.visible_to(membership).with_target().select_related("product").get_by_device_id(device_id)
 
 
 def _device_context(request, membership, device, **extra) -> dict:
@@ -325,22 +283,20 @@ DEVICE_PARTIALS = {"device-header", "device-history"}
 
 @login_required
 @require_GET
-@vary_on_headers("HX-Request")
+@htmx.vary_on_htmx
 def device_detail(request, product, device_id):
     membership = access.membership_for(request.user, product)
     device = _get_device(membership, device_id)
     context = _device_context(request, membership, device)
-    template = "devices/device_detail.html"
-    if request.htmx and not request.htmx.history_restore_request and request.htmx.target in DEVICE_PARTIALS:
-        template += f"#{request.htmx.target}"
-    if template.endswith(("detail.html", "#device-history")):
+    partial = request.htmx.target if htmx.is_htmx(request) and request.htmx.target in DEVICE_PARTIALS else None
+    if partial in (None, "device-history"):
         context["history"] = _history(device, membership)
-    return render(request, template, context)
+    return render(request, htmx.partial(request, "devices/device_detail.html", partial), context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@vary_on_headers("HX-Request")
+@htmx.vary_on_htmx
 def device_groups(request, product, device_id):
     """The device header in edit mode ("+ Add groups" / "Edit"); "Done" posts the full list."""
     membership = access.membership_for(request.user, product, write=True)
@@ -358,46 +314,26 @@ def device_groups(request, product, device_id):
     context["selected_names"] = set(selected)
     if request.method == "POST" and form.is_valid():
         names = form.cleaned_data["groups"]
-        current = list(Group.objects.filter(memberships__device=device))
         unknown = [name for name in names if name not in visible]
-        if unknown and restricted:
-            form.add_error("groups", f"Unknown group: {', '.join(unknown)}.")
+        after = services.device_groups_replace_target(membership=membership, device=device, names=names)
+        if after["version"] != device.target_version and form.cleaned_data["confirmed"] != form.signature():
+            context["warning"] = {
+                "old": device.target_version,
+                "new": after["version"],
+                "why": targeting.explain(after["rule"], after["group"]),
+                "signature": form.signature(),
+            }
         else:
-            wanted = {visible[name].id for name in names if name in visible}
-            add = [visible[name] for name in names if name in visible and visible[name] not in current]
-            remove = [group for group in current if group.name in visible and group.id not in wanted]
-            scenario = targeting.Scenario(
-                add_groups=frozenset(group.id for group in add), remove_groups=frozenset(group.id for group in remove)
-            )
-            new_version, new_rule, new_group = (
-                Device.objects.filter(pk=device.pk).with_target(scenario, prefix="new")
-                .values_list("new_version", "new_rule", "new_group").get()
-            )
-            if new_version != device.target_version and form.cleaned_data["confirmed"] != form.signature():
-                context["warning"] = {
-                    "old": device.target_version,
-                    "new": new_version,
-                    "why": targeting.explain(new_rule, new_group),
-                    "signature": form.signature(),
-                }
+            try:
+                services.device_groups_replace(membership=membership, device=device, names=names, actor=request.user)
+            except ValidationError as error:
+                form.add_error("groups", error.messages)
             else:
-                try:
-                    with transaction.atomic():
-                        chosen = services.groups_resolve(
-                            product=membership.product, names=names, actor=request.user, create_missing=True
-                        )
-                        # A restricted member only edits their own groups; the device keeps the others.
-                        kept = [group for group in current if group.name not in visible]
-                        services.device_groups_set(device=device, groups=chosen + kept, actor=request.user)
-                except ValidationError as error:
-                    form.add_error("groups", error.messages)
-                else:
-                    return _device_groups_saved(request, membership, device, created=bool(unknown))
-    template = "devices/device_detail.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        return render(request, f"{template}#device-header", context)
+                return _device_groups_saved(request, membership, device, created=bool(unknown))
+    if htmx.is_htmx(request):
+        return render(request, "devices/device_detail.html#device-header", context)
     context["history"] = _history(device, membership)
-    return render(request, template, context)
+    return render(request, "devices/device_detail.html", context)
 
 
 def _device_groups_saved(request, membership, device, *, created: bool) -> HttpResponse:
@@ -413,8 +349,6 @@ def _device_groups_saved(request, membership, device, *, created: bool) -> HttpR
         return redirect(detail_url)
     device = _get_device(membership, device.device_id)
     response = render(request, "devices/device_detail.html#device-header", _device_context(request, membership, device))
-    trigger_client_event(response, "devicesChanged")
-    trigger_client_event(response, "firmwareChanged")
-    if created:
-        trigger_client_event(response, "groupsChanged")
-    return trigger_client_event(response, "showMessage", f"Groups of {device} saved.")
+    for event in ("devicesChanged", "firmwareChanged", *(("groupsChanged",) if created else ())):
+        trigger_client_event(response, event, {})
+    return htmx.message_event(response, f"Groups of {device} saved.")

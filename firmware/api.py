@@ -25,7 +25,8 @@ from console.api_conventions import (
     request_body,
     timestamp,
 )
-from devices.api import DeviceFilterParams, GroupNames, batch_devices, device_filter
+from devices.schemas import DeviceFilterParams, GroupNames
+from devices.selection import batch_devices, device_filter
 from devices.models import Device
 from firmware import services
 from firmware.models import Firmware
@@ -409,7 +410,7 @@ def impact(request, product: str, params: Query[ImpactQuery]):
     # Groups `add` would create have no release, so they cannot change a target: skip them.
     add = [group for group in _existing_groups(membership, add_names, field="add") if group is not None]
     remove = _named_groups(membership, remove_names, field="remove")
-    result = group_services.memberships_edit_impact(devices=devices, add=add, remove=remove).as_json()
+    result = group_services.devices_edit_groups_impact(devices=devices, add=add, remove=remove).as_json()
     return {"devices": {"firmware_update": result}}
 
 

@@ -5,9 +5,11 @@ from ninja import Query, Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
-from console.api_conventions import ApiError, RequestSchema, error_responses, product_membership, refuse_restricted
+from console import access
+from console.api.errors import ApiError, error_responses
+from console.api.parsing import RequestSchema
 from groups import services
-from groups.models import Group
+from groups.models import COLOR_PATTERN, GROUP_NAME_PATTERN, Group
 
 router = Router()
 PRODUCT = "/v1/products/{product}"
@@ -33,12 +35,8 @@ class GroupListQuery(Schema):
     name: str | None = Field(None, description="Only groups whose name contains this.")
 
 
-NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
-COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
-
-
 class GroupCreate(RequestSchema):
-    name: str = Field(pattern=NAME_PATTERN, description="Lowercase letters, digits, - and _; unique in the product.")
+    name: str = Field(pattern=GROUP_NAME_PATTERN, description="Lowercase letters, digits, - and _; unique in the product.")
     description: str | None = Field(None, max_length=255)
     color: str | None = Field(None, pattern=COLOR_PATTERN, description="`#rrggbb`; a palette color when absent.")
 
@@ -46,7 +44,7 @@ class GroupCreate(RequestSchema):
 class GroupEdit(RequestSchema):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    name: str | None = Field(None, pattern=NAME_PATTERN, description="A new name (rename).")
+    name: str | None = Field(None, pattern=GROUP_NAME_PATTERN, description="A new name (rename).")
     description: str | None = Field(None, max_length=255)
     color: str | None = Field(None, pattern=COLOR_PATTERN)
 
@@ -79,7 +77,7 @@ def _group(membership, name: str) -> Group:
 
 @router.get(PRODUCT + "/groups", response={200: GroupList, **error_responses(404)}, summary="List device groups")
 def list_groups(request, product: str, filters: Query[GroupListQuery]):
-    membership = product_membership(request, product)
+    membership = access.membership_for(request.user, product)
     groups = _groups(membership)
     if filters.name:
         groups = groups.filter(name__contains=filters.name.lower())
@@ -90,7 +88,7 @@ def list_groups(request, product: str, filters: Query[GroupListQuery]):
     PRODUCT + "/groups/{name}", response={200: GroupEnvelope, **error_responses(404)}, summary="Get a device group"
 )
 def get_group(request, product: str, name: str):
-    membership = product_membership(request, product)
+    membership = access.membership_for(request.user, product)
     return {"group": group_json(_group(membership, name))}
 
 
@@ -98,8 +96,7 @@ def get_group(request, product: str, name: str):
     PRODUCT + "/groups", response={201: GroupEnvelope, **error_responses(403, 404)}, summary="Create a device group"
 )
 def create_group(request, product: str, payload: GroupCreate):
-    membership = product_membership(request, product, write=True)
-    refuse_restricted(membership, "create groups")
+    membership = access.membership_for(request.user, product, write=True, product_wide=True)
     group = services.group_create(
         product=membership.product,
         name=payload.name,
@@ -116,8 +113,7 @@ def create_group(request, product: str, payload: GroupCreate):
     summary="Edit a device group",
 )
 def edit_group(request, product: str, name: str, payload: GroupEdit):
-    membership = product_membership(request, product, write=True)
-    refuse_restricted(membership, "rename or edit groups")
+    membership = access.membership_for(request.user, product, write=True, product_wide=True)
     group = _group(membership, name)
     if payload.name is None and payload.description is None and payload.color is None:
         raise ApiError(
@@ -136,7 +132,6 @@ def edit_group(request, product: str, name: str, payload: GroupEdit):
     PRODUCT + "/groups/{name}", response={204: None, **error_responses(403, 404)}, summary="Delete a device group"
 )
 def delete_group(request, product: str, name: str):
-    membership = product_membership(request, product, write=True)
-    refuse_restricted(membership, "delete groups")
+    membership = access.membership_for(request.user, product, write=True, product_wide=True)
     services.group_delete(group=_group(membership, name), actor=request.user)
     return Status(204, None)

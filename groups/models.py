@@ -1,13 +1,21 @@
 import re
+from collections import defaultdict
 
 from django.conf import settings
 from django.db import models
 
 from console.models import CountedByDatabase
 
-GROUP_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
+# The one definition of a valid group name and color: the services, the forms, the API schemas,
+# the database constraints and the console's group picker (through a data attribute) use these.
+GROUP_NAME_PATTERN = r"^[a-z0-9_-]{1,64}$"
+GROUP_NAME_RE = re.compile(GROUP_NAME_PATTERN)
 GROUP_NAME_HINT = "Lowercase letters, digits, - and _ only, at most 64 characters (e.g. europe-beta)."
-COLOR_RE = re.compile(r"^#[0-9a-f]{6}$")
+# Colors may be typed in either case and are stored in lower case.
+COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+STORED_COLOR_PATTERN = r"^#[0-9a-f]{6}$"
+COLOR_RE = re.compile(STORED_COLOR_PATTERN)
+COLOR_HINT = "Use a color in the form #rrggbb, for example #22c55e."
 # Picked in turn for new groups that come without a color.
 PALETTE = ["#0ea5e9", "#22c55e", "#f59e0b", "#ef4444", "#8b5cf6", "#14b8a6", "#ec4899", "#64748b", "#84cc16", "#f97316"]
 
@@ -19,6 +27,20 @@ class GroupQuerySet(models.QuerySet):
         if restricted is not None:
             qs = qs.filter(id__in=restricted)
         return qs
+
+    def by_device(self, devices) -> dict[int, list["Group"]]:
+        """These groups of each of a page of devices, by device pk, sorted by name, in one query
+        whatever the page size (the group tags of the devices list and the API)."""
+        tags = defaultdict(list)
+        rows = (
+            GroupMembership.objects.filter(device_id__in=[device.pk for device in devices], group__in=self)
+            .select_related("group")
+            .only("device_id", "group__id", "group__name", "group__color")
+            .order_by("group__name")
+        )
+        for row in rows:
+            tags[row.device_id].append(row.group)
+        return tags
 
 
 class Group(CountedByDatabase):
@@ -47,12 +69,12 @@ class Group(CountedByDatabase):
                 violation_error_message="A group with this name already exists in this product.",
             ),
             models.CheckConstraint(
-                condition=models.Q(name__regex=r"^[a-z0-9_-]{1,64}$"),
+                condition=models.Q(name__regex=GROUP_NAME_PATTERN),
                 name="group_name_format",
                 violation_error_message=GROUP_NAME_HINT,
             ),
             models.CheckConstraint(
-                condition=models.Q(color__regex=r"^#[0-9a-f]{6}$"),
+                condition=models.Q(color__regex=STORED_COLOR_PATTERN),
                 name="group_color_format",
                 violation_error_message="Use a color in the form #rrggbb, for example #22c55e.",
             ),

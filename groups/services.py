@@ -7,7 +7,7 @@ from django.utils import timezone
 from console.models import AuditEvent
 from devices.models import Device
 from firmware import targeting
-from groups.models import COLOR_RE, GROUP_NAME_HINT, GROUP_NAME_RE, PALETTE, Group, GroupMembership
+from groups.models import COLOR_HINT, COLOR_RE, GROUP_NAME_HINT, GROUP_NAME_RE, PALETTE, Group, GroupMembership
 
 
 def _clean_name(name) -> str:
@@ -28,7 +28,7 @@ def _clean_description(description) -> str:
 def _clean_color(color) -> str:
     color = (color or "").strip().lower()
     if not COLOR_RE.match(color):
-        raise ValidationError({"color": ["Use a color in the form #rrggbb, for example #22c55e."]})
+        raise ValidationError({"color": [COLOR_HINT]})
     return color
 
 
@@ -108,18 +108,28 @@ def group_delete(*, group: Group, actor) -> int:
     return event.count_devices()
 
 
-@transaction.atomic
-def groups_resolve(*, product, names, actor, create_missing: bool) -> list[Group]:
-    """The product's groups with these names; unknown names are created or refused."""
+def groups_resolve(*, membership, names, actor, create_missing: bool, field: str = "groups") -> list[Group]:
+    """The product's groups with these names, in the order given, without repeats.
+
+    Unknown names are created when `create_missing`, else refused. A member restricted to
+    groups never creates groups, and names outside their groups are unknown to them. Errors are
+    keyed by `field` (the caller's name for the list).
+    """
     names = list(dict.fromkeys(names))
-    for name in names:
-        _clean_name(name)
-    found = {group.name: group for group in Group.objects.filter(product=product, name__in=names)}
+    if not names:
+        return []
+    try:
+        for name in names:
+            _clean_name(name)
+    except ValidationError as error:
+        raise ValidationError({field: error.messages}) from None
+    found = {group.name: group for group in Group.objects.visible_to(membership).filter(name__in=names)}
     missing = [name for name in names if name not in found]
-    if missing and not create_missing:
-        raise ValidationError({"groups": [f"Unknown group: {', '.join(missing)}."]})
-    for name in missing:
-        found[name] = group_create(product=product, name=name, actor=actor)
+    if missing and (not create_missing or membership.restricted_group_ids() is not None):
+        raise ValidationError({field: [f"Unknown group: {', '.join(missing)}."]})
+    with transaction.atomic():
+        for name in missing:
+            found[name] = group_create(product=membership.product, name=name, actor=actor)
     return [found[name] for name in names]
 
 
@@ -141,8 +151,8 @@ def _write_memberships(cursor, write_sql: str, params, event: AuditEvent) -> Non
         cursor.executemany(f"{name} VALUES (%s, %s) ON CONFLICT DO NOTHING", [(event.pk, key) for key in keys])
 
 
-def memberships_edit_impact(*, devices, add=(), remove=()) -> targeting.Impact:
-    """What `memberships_edit` with the same arguments would do to firmware targets."""
+def devices_edit_groups_impact(*, devices, add=(), remove=()) -> targeting.Impact:
+    """What `devices_edit_groups` with the same arguments would do to firmware targets."""
     groups = [*add, *remove]
     if not groups:
         return targeting.Impact()
@@ -152,8 +162,8 @@ def memberships_edit_impact(*, devices, add=(), remove=()) -> targeting.Impact:
 
 
 @transaction.atomic
-def memberships_edit(*, product, devices, add=(), remove=(), actor) -> int:
-    """Add every device of the queryset to the `add` groups and take it out of the `remove` ones.
+def devices_edit_groups(*, product, devices, add=(), remove=(), actor) -> int:
+    """"Edit groups": add every device of the queryset to the `add` groups and take it out of the `remove` ones.
 
     Set-based: one INSERT ... SELECT and one DELETE whatever the number of devices; the
     queryset is evaluated inside the database, so a filter over a million devices never comes
@@ -219,7 +229,42 @@ def device_groups_set(*, device: Device, groups, actor) -> bool:
     wanted = {group.id for group in groups}
     add = [group for group in groups if group.id not in current]
     remove = list(Group.objects.filter(id__in=current - wanted))
-    changed = memberships_edit(
+    changed = devices_edit_groups(
         product=device.product, devices=Device.objects.filter(pk=device.pk), add=add, remove=remove, actor=actor
     )
     return bool(changed)
+
+
+def _hidden_groups(membership, device) -> list[Group]:
+    """The device's groups a member restricted to groups cannot see (none for anyone else)."""
+    restricted = membership.restricted_group_ids()
+    if restricted is None:
+        return []
+    return list(Group.objects.filter(memberships__device=device).exclude(id__in=restricted))
+
+
+def device_groups_replace_target(*, membership, device: Device, names) -> dict:
+    """The device's firmware target (version, rule, group) after `device_groups_replace` with
+    the same names, without changing anything. Names not yet created change nothing."""
+    visible = {group.name: group for group in Group.objects.visible_to(membership)}
+    current = set(GroupMembership.objects.filter(device=device).values_list("group_id", flat=True))
+    wanted = {visible[name].id for name in names if name in visible}
+    seen = {group.id for group in visible.values()}
+    scenario = targeting.Scenario(
+        add_groups=frozenset(wanted - current), remove_groups=frozenset((current & seen) - wanted)
+    )
+    version, rule, group = (
+        Device.objects.filter(pk=device.pk).with_target(scenario, prefix="new")
+        .values_list("new_version", "new_rule", "new_group").get()
+    )
+    return {"version": version, "rule": rule, "group": group}
+
+
+@transaction.atomic
+def device_groups_replace(*, membership, device: Device, names, actor) -> list[Group]:
+    """Make the device's groups exactly `names` (unknown names are created when the member may).
+    A member restricted to groups replaces only the groups they can see; the device keeps the
+    others. Returns the named groups."""
+    chosen = groups_resolve(membership=membership, names=names, actor=actor, create_missing=True)
+    device_groups_set(device=device, groups=[*chosen, *_hidden_groups(membership, device)], actor=actor)
+    return chosen

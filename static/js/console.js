@@ -32,7 +32,7 @@
           var name = input.trim().toLowerCase();
           return { value: name, text: name };
         } : false,
-        createFilter: creatable ? /^[a-z0-9_-]{1,64}$/ : null,
+        createFilter: creatable ? new RegExp(select.getAttribute("data-create")) : null,
         render: {
           option_create: function (data, escape) {
             return '<div class="create">Create group <strong>' + escape(data.input) + "</strong></div>";

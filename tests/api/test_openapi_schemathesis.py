@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from django.core.cache import cache
 
 from console.models import AccessToken
@@ -32,6 +34,7 @@ CHECKS = ",".join(
 # (it reads the ids sent to the device import as created resources).
 
 
+@pytest.mark.schema
 def test_schemathesis_finds_no_server_error_and_every_response_matches_the_schema(
     transactional_db, live_server, tmp_path
 ):

@@ -60,7 +60,7 @@ API = {
     "api:edit_group": ("write", "put", "/v1/products/{p}/groups/{gname}", {"description": "x"}),
     "api:delete_group": ("write", "delete", "/v1/products/{p}/groups/{gname}", None),
     "api:list_devices": ("read", "get", "/v1/products/{p}/devices", None),
-    "api:batch_edit_devices": ("write", "put", "/v1/products/{p}/devices",
+    "api:devices_edit_groups": ("write", "put", "/v1/products/{p}/devices",
                                {"action": "groups", "devices": ["{d}"], "metadata": {"add": ["{gname}"]}}),
     "api:import_devices": ("write", "post", "/v1/products/{p}/devices", {"id": "0000000000000000000000cc"}),
     "api:get_device": ("read", "get", "/v1/products/{p}/devices/{d}", None),

@@ -100,7 +100,7 @@ def test_the_query_count_does_not_grow_with_groups_or_history(personas, client_f
         client.get(URL)
     for index in range(5):
         group = GroupFactory(product=personas.product, devices=[device])
-        services.memberships_edit(product=personas.product, devices=type(device).objects.filter(pk=device.pk),
+        services.devices_edit_groups(product=personas.product, devices=type(device).objects.filter(pk=device.pk),
                                   remove=[group], actor=personas.developer)
         GroupFactory(product=personas.product, devices=[device])
     with django_assert_num_queries(len(first.captured_queries)):
@@ -110,7 +110,7 @@ def test_the_query_count_does_not_grow_with_groups_or_history(personas, client_f
 def test_a_restricted_member_does_not_learn_the_names_of_other_groups_from_the_history(personas, client_for, device):
     personas.restricted_group.memberships.create(device=device)
     secret = GroupFactory(product=personas.product, name="secret-customer")
-    services.memberships_edit(product=personas.product, devices=type(device).objects.filter(pk=device.pk),
+    services.devices_edit_groups(product=personas.product, devices=type(device).objects.filter(pk=device.pk),
                               add=[secret], actor=personas.admin)
 
     restricted = client_for(personas.restricted).get(URL).content.decode()

@@ -20,11 +20,11 @@ def test_batch_edits_single_rows_and_cascades_keep_the_count_exact(personas):
     devices = DeviceFactory.create_batch(5, product=product)
     every = Device.objects.filter(pk__in=[device.pk for device in devices])
 
-    services.memberships_edit(product=product, actor=actor, devices=every, add=[europe, beta])
+    services.devices_edit_groups(product=product, actor=actor, devices=every, add=[europe, beta])
     assert counts(europe, beta) == [5, 5]
 
     first_two = Device.objects.filter(pk__in=[devices[0].pk, devices[1].pk])
-    services.memberships_edit(product=product, actor=actor, devices=first_two, remove=[beta])
+    services.devices_edit_groups(product=product, actor=actor, devices=first_two, remove=[beta])
     assert counts(europe, beta) == [5, 3]
 
     GroupMembership.objects.filter(group=europe, device=devices[4]).delete()
@@ -59,9 +59,9 @@ def test_a_batch_edit_that_changes_nothing_leaves_no_audit_event(personas):
     europe = GroupFactory(product=product, name="europe", devices=devices)
     every = Device.objects.filter(pk__in=[device.pk for device in devices])
 
-    assert services.memberships_edit(product=product, actor=personas.developer, devices=every, add=[europe]) == 0
+    assert services.devices_edit_groups(product=product, actor=personas.developer, devices=every, add=[europe]) == 0
     assert not AuditEvent.objects.exists()
 
-    assert services.memberships_edit(product=product, actor=personas.developer, devices=every, remove=[europe]) == 2
+    assert services.devices_edit_groups(product=product, actor=personas.developer, devices=every, remove=[europe]) == 2
     event = AuditEvent.objects.get()
     assert (event.device_count, event.device_ids) == (2, sorted(d.device_id for d in devices))

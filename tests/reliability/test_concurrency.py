@@ -48,7 +48,7 @@ def test_two_overlapping_batch_edits_at_once_lose_no_membership(personas):
     first, second = [d.pk for d in devices[:40]], [d.pk for d in devices[20:]]
 
     def edit(pks, group):
-        return lambda: services.memberships_edit(
+        return lambda: services.devices_edit_groups(
             product=product, devices=Device.objects.filter(pk__in=pks), add=[group, europe], actor=personas.admin
         )
 
@@ -78,7 +78,7 @@ def test_a_group_deleted_during_a_batch_add_leaves_no_rows_and_a_clear_error(per
     def add():
         deleting.wait(10)
         threading.Timer(0.5, release.set).start()  # the add is now blocked on the group's row lock
-        return services.memberships_edit(
+        return services.devices_edit_groups(
             product=product, devices=Device.objects.filter(pk__in=[d.pk for d in devices]), add=[doomed],
             actor=personas.admin,
         )
@@ -107,7 +107,7 @@ def test_a_database_error_in_the_middle_of_a_batch_edit_changes_nothing(personas
         """)
     try:
         with pytest.raises(Exception, match="injected failure"):
-            services.memberships_edit(
+            services.devices_edit_groups(
                 product=product, devices=Device.objects.filter(product=product), add=[new], remove=[old],
                 actor=personas.admin,
             )
@@ -206,7 +206,7 @@ def test_a_batch_edit_does_not_wait_for_a_slow_release_of_other_groups(personas)
 
     def batch_edit():
         time.sleep(0.5)  # once the release holds its lock
-        services.memberships_edit(product=product, devices=Device.objects.filter(pk__in=[d.pk for d in devices]),
+        services.devices_edit_groups(product=product, devices=Device.objects.filter(pk__in=[d.pk for d in devices]),
                                   add=[beta], actor=personas.developer)
         finished["edit"] = time.monotonic()
 

@@ -16,11 +16,14 @@ from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
 
 from console import auth_api
-from console.api_conventions import ApiError, RequestParser, TokenAuth
+from console.api import errors
+from console.api.auth import TokenAuth
+from console.api.errors import ApiError
+from console.api.parsing import RequestParser
 from devices import api as devices_api
 from firmware import api as firmware_api
+from firmware import gateway as gateway_api
 from groups import api as groups_api
-from groups.models import GROUP_NAME_HINT, GROUP_NAME_RE
 
 logger = logging.getLogger(__name__)
 
@@ -119,56 +122,14 @@ def on_http_error(request, exc: HttpError):
     return _respond(request, ApiError(exc.status_code, code, str(exc)))
 
 
-def _field_name(loc) -> str:
-    """`("body", "payload", "metadata", "add", 0)` → `metadata.add`; `("query", "page")` → `page`."""
-    parts = list(loc)
-    if parts and parts[0] == "body":
-        parts = parts[2:] if len(parts) > 2 else ["body"]
-    elif parts and parts[0] in ("query", "path", "form", "file", "header"):
-        parts = parts[1:]
-    names = [str(part) for part in parts if not isinstance(part, int)]
-    return ".".join(names) or "body"
-
-
-PATTERN_HINTS = {
-    GROUP_NAME_RE.pattern: GROUP_NAME_HINT,
-    "^#[0-9a-fA-F]{6}$": "Use a color in the form #rrggbb, for example #22c55e.",
-}
-
-
-def _message(error: dict) -> str:
-    if error.get("type") == "string_pattern_mismatch":
-        pattern = (error.get("ctx") or {}).get("pattern", "")
-        return PATTERN_HINTS.get(pattern, f"Use the format {pattern}.")
-    if error.get("type") == "extra_forbidden":
-        return "Unknown field."
-    if error.get("type") == "missing":
-        return "This field is required."
-    message = error.get("msg", "Invalid value.")
-    return message.removeprefix("Value error, ")
-
-
 @api.exception_handler(NinjaValidationError)
 def on_validation_error(request, exc: NinjaValidationError):
-    fields: dict[str, list[str]] = {}
-    for error in exc.errors:
-        fields.setdefault(_field_name(error.get("loc", ())), []).append(_message(error))
-    first = next(iter(fields.items()))
-    description = f"Invalid {first[0]}: {first[1][0]}"
-    if len(fields) > 1:
-        description += f" (and {len(fields) - 1} more field{'s' if len(fields) > 2 else ''})"
-    return _respond(request, ApiError(400, "invalid_request", description, fields))
+    return _respond(request, errors.from_schema_errors(exc.errors))
 
 
 @api.exception_handler(DjangoValidationError)
 def on_service_validation_error(request, exc: DjangoValidationError):
-    """Services raise Django's ValidationError keyed by field; nothing was changed."""
-    if hasattr(exc, "error_dict"):
-        fields = {field: list(messages) for field, messages in exc.message_dict.items()}
-    else:
-        fields = {"body": list(exc.messages)}
-    description = " ".join(message for messages in fields.values() for message in messages)
-    return _respond(request, ApiError(400, "invalid_request", description, fields))
+    return _respond(request, errors.from_service_error(exc))
 
 
 @api.exception_handler(RequestDataTooBig)
@@ -203,6 +164,7 @@ api.add_router("", auth_api.router)
 api.add_router("", groups_api.router, tags=["Device groups"])
 api.add_router("", devices_api.router, tags=["Product devices"])
 api.add_router("", firmware_api.router, tags=["Product firmware"])
+api.add_router("", gateway_api.router, tags=["Device gateway"])
 
 
 def api_not_found(request):
