@@ -1,52 +1,16 @@
 """`/v1/products/:product/groups`: device groups, through groups.services."""
 
 from django.http import Http404
-from ninja import Query, Router, Schema
+from ninja import Query, Router
 from ninja.responses import Status
-from pydantic import ConfigDict, Field
 
 from console import access
 from console.api.errors import ApiError, error_responses
-from console.api.parsing import RequestSchema
-from groups import services
-from groups.models import COLOR_PATTERN, GROUP_NAME_PATTERN, Group
+from groups import schemas, services
+from groups.models import Group
 
 router = Router()
 PRODUCT = "/v1/products/{product}"
-
-
-class GroupOut(Schema):
-    name: str
-    description: str
-    color: str
-    fw_version: int | None = None
-    device_count: int
-
-
-class GroupEnvelope(Schema):
-    group: GroupOut
-
-
-class GroupList(Schema):
-    groups: list[GroupOut]
-
-
-class GroupListQuery(Schema):
-    name: str | None = Field(None, description="Only groups whose name contains this.")
-
-
-class GroupCreate(RequestSchema):
-    name: str = Field(pattern=GROUP_NAME_PATTERN, description="Lowercase letters, digits, - and _; unique in the product.")
-    description: str | None = Field(None, max_length=255)
-    color: str | None = Field(None, pattern=COLOR_PATTERN, description="`#rrggbb`; a palette color when absent.")
-
-
-class GroupEdit(RequestSchema):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
-
-    name: str | None = Field(None, pattern=GROUP_NAME_PATTERN, description="A new name (rename).")
-    description: str | None = Field(None, max_length=255)
-    color: str | None = Field(None, pattern=COLOR_PATTERN)
 
 
 def group_json(group: Group) -> dict:
@@ -75,8 +39,8 @@ def _group(membership, name: str) -> Group:
     return group
 
 
-@router.get(PRODUCT + "/groups", response={200: GroupList, **error_responses(404)}, summary="List device groups")
-def list_groups(request, product: str, filters: Query[GroupListQuery]):
+@router.get(PRODUCT + "/groups", response={200: schemas.GroupList, **error_responses(404)}, summary="List device groups")
+def list_groups(request, product: str, filters: Query[schemas.GroupListQuery]):
     membership = access.membership_for(request.user, product)
     groups = _groups(membership)
     if filters.name:
@@ -85,7 +49,7 @@ def list_groups(request, product: str, filters: Query[GroupListQuery]):
 
 
 @router.get(
-    PRODUCT + "/groups/{name}", response={200: GroupEnvelope, **error_responses(404)}, summary="Get a device group"
+    PRODUCT + "/groups/{name}", response={200: schemas.GroupEnvelope, **error_responses(404)}, summary="Get a device group"
 )
 def get_group(request, product: str, name: str):
     membership = access.membership_for(request.user, product)
@@ -93,9 +57,9 @@ def get_group(request, product: str, name: str):
 
 
 @router.post(
-    PRODUCT + "/groups", response={201: GroupEnvelope, **error_responses(403, 404)}, summary="Create a device group"
+    PRODUCT + "/groups", response={201: schemas.GroupEnvelope, **error_responses(403, 404)}, summary="Create a device group"
 )
-def create_group(request, product: str, payload: GroupCreate):
+def create_group(request, product: str, payload: schemas.GroupCreate):
     membership = access.membership_for(request.user, product, write=True, product_wide=True)
     group = services.group_create(
         product=membership.product,
@@ -109,10 +73,10 @@ def create_group(request, product: str, payload: GroupCreate):
 
 @router.put(
     PRODUCT + "/groups/{name}",
-    response={200: GroupEnvelope, **error_responses(403, 404)},
+    response={200: schemas.GroupEnvelope, **error_responses(403, 404)},
     summary="Edit a device group",
 )
-def edit_group(request, product: str, name: str, payload: GroupEdit):
+def edit_group(request, product: str, name: str, payload: schemas.GroupEdit):
     membership = access.membership_for(request.user, product, write=True, product_wide=True)
     group = _group(membership, name)
     if payload.name is None and payload.description is None and payload.color is None:
