@@ -427,8 +427,8 @@ def impacts(bench: Bench) -> list[Scenario]:
 
     def service(call):
         def run():
-            if firmware_services is None or not hasattr(firmware_services, "release_impact"):
-                raise Unavailable("firmware.services.release_impact does not exist")
+            if firmware_services is None or not hasattr(firmware_services, "release_plan"):
+                raise Unavailable("firmware.services.release_plan does not exist")
             return call()
         return run
 
@@ -448,11 +448,11 @@ def impacts(bench: Bench) -> list[Scenario]:
     impact_path = f"/v1/products/{PRODUCT}/impact"
     return [
         Scenario(f"impact: v{new_default.version} as product default, whole fleet (service)", "service",
-                 service(lambda: firmware_services.release_impact(firmware=new_default, groups=kept_groups,
-                                                                  product_default=True)),
+                 service(lambda: firmware_services.release_plan(firmware=new_default, groups=kept_groups,
+                                                                product_default=True).impact()),
                  check=positive, target_ms=1500.0, repeat=5),
         Scenario(f"impact: v{unreleased.version} to the 3 largest groups (service)", "service",
-                 service(lambda: firmware_services.release_impact(firmware=unreleased, groups=top3)),
+                 service(lambda: firmware_services.release_plan(firmware=unreleased, groups=top3).impact()),
                  check=positive, target_ms=1500.0, repeat=5),
         Scenario(f"impact: v{new_default.version} as product default (console confirm)", "console",
                  _deferred(lambda: _get(bench.console, confirm, confirm_params)), check=html_check,

@@ -133,9 +133,7 @@ def _firmware_json(membership, firmware: list[Firmware]) -> list[dict]:
     )
     for firmware_id, name in released.values_list("released_firmware_id", "name"):
         groups.setdefault(firmware_id, []).append(name)
-    running = services.device_counts(
-        devices=Device.objects.visible_to(membership).filter(firmware_version__in=[fw.version for fw in firmware])
-    )
+    running = Firmware.objects.filter(pk__in=[fw.pk for fw in firmware]).running_counts(Device.objects.visible_to(membership))
     default_id = membership.product.default_firmware_id
     return [
         {
@@ -306,15 +304,13 @@ def release_firmware(request, product: str, payload: ReleaseIn):
     if payload.product_default is not None:
         refuse_restricted(membership, "change the product default")
     firmware = _release_firmware(membership, payload.version, field="version")
-    groups = None
-    if payload.groups is not None:
-        named = _named_groups(membership, payload.groups, field="groups")
-        groups = services.release_groups_for(membership=membership, firmware=firmware, groups=named)
-    firmware = services.firmware_release(
+    groups = None if payload.groups is None else _named_groups(membership, payload.groups, field="groups")
+    services.firmware_release(
         firmware=firmware,
         groups=groups,
         product_default=payload.product_default,
         intelligent=payload.intelligent,
+        membership=membership,
         actor=request.user,
     )
     membership.product.refresh_from_db(fields=["default_firmware"])
@@ -393,12 +389,10 @@ def impact(request, product: str, params: Query[ImpactQuery]):
         firmware = _release_firmware(membership, params.firmware_version, field="firmware_version")
         groups = _named_groups(membership, params.groups or [], field="groups")
         restricted = membership.restricted_group_ids() is not None
-        result = services.release_impact(
-            firmware=firmware,
-            groups=groups,
-            product_default=params.product_default,
-            devices=visible if restricted else None,
-        ).as_json()
+        plan = services.release_plan(
+            firmware=firmware, groups=groups, product_default=params.product_default, membership=membership
+        )
+        result = plan.impact(visible if restricted else None).as_json()
         del result["by_target_version"]
         return {"devices": {"firmware_update": result}}
 

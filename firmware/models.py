@@ -1,14 +1,93 @@
+from dataclasses import dataclass
+
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
+from django.db.models import Count
+
+from firmware import targeting
 
 
 def firmware_upload_to(firmware: "Firmware", filename: str) -> str:
     return f"firmware/{firmware.product_id}/v{firmware.version}-{firmware.sha256[:12]}.bin"
 
 
+@dataclass
+class RolloutProgress:
+    """Devices whose current target is a version: already on it, last attempt failed, or waiting."""
+
+    version: int
+    targeted: int = 0
+    updated: int = 0
+    failed: int = 0
+
+    @property
+    def pending(self) -> int:
+        return self.targeted - self.updated - self.failed
+
+    def percent(self, part: int) -> float:
+        return round(100 * part / self.targeted, 2) if self.targeted else 0.0
+
+    @property
+    def updated_percent(self) -> float:
+        return self.percent(self.updated)
+
+    @property
+    def failed_percent(self) -> float:
+        return self.percent(self.failed)
+
+    @property
+    def pending_percent(self) -> float:
+        return self.percent(self.pending)
+
+
 class FirmwareQuerySet(models.QuerySet):
     def for_product(self, product):
         return self.filter(product=product)
+
+    def running_counts(self, devices) -> dict[int, int]:
+        """How many of `devices` run each of these versions, in one grouped query."""
+        rows = (
+            devices.order_by()
+            .filter(firmware_version__in=self.order_by().values("version"))
+            .values("firmware_version")
+            .annotate(n=Count("id"))
+        )
+        return {row["firmware_version"]: row["n"] for row in rows}
+
+    def rollout_progress(self, *, devices, product) -> list[RolloutProgress]:
+        """The rollout of each version of `product` over `devices` (of it), newest first.
+
+        targeted: devices whose target is the version; updated: of those, running it; failed: of
+        the rest, those whose latest attempt at it failed (no attempt pending); pending: the rest.
+        One statement over the fleet, one for the versions.
+        """
+        sql, params = targeting.fleet_targets_sql(devices, product_id=product.pk)
+        # Joins rather than EXISTS per row: pending is unique per device, failures are grouped.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT t.current_target,
+                       COUNT(*),
+                       SUM(CASE WHEN t.firmware_version = t.current_target THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN fu.device_id IS NOT NULL AND pu.device_id IS NULL
+                                 AND (t.firmware_version IS NULL OR t.firmware_version <> t.current_target)
+                                THEN 1 ELSE 0 END)
+                FROM ({sql}) AS t
+                LEFT JOIN (
+                    SELECT device_id, to_version FROM firmware_firmwareupdate
+                    WHERE product_id = %s AND status = %s GROUP BY device_id, to_version
+                ) AS fu ON fu.device_id = t.id AND fu.to_version = t.current_target
+                LEFT JOIN (
+                    SELECT device_id FROM firmware_firmwareupdate WHERE product_id = %s AND status = %s
+                ) AS pu ON pu.device_id = t.id
+                WHERE t.current_target IS NOT NULL
+                GROUP BY t.current_target
+                """,
+                [*params, product.pk, FirmwareUpdate.Status.FAILED, product.pk, FirmwareUpdate.Status.PENDING],
+            )
+            progress = {row[0]: RolloutProgress(row[0], row[1], row[2] or 0, row[3] or 0) for row in cursor.fetchall()}
+        versions = self.filter(product=product).order_by("-version").values_list("version", flat=True)
+        return [progress.get(version) or RolloutProgress(version) for version in versions]
 
 
 class Firmware(models.Model):

@@ -199,12 +199,26 @@ def explain(rule: str, group: str | None) -> str:
 
 
 
+def is_impacted(*, running, current_target, after_target) -> bool:
+    """DESIGN.md's *impacted*: the change gives the device a target (`after_target`) that differs
+    from its current target and from the version it runs. `impact()` counts the same condition
+    in SQL (`_IMPACTED`)."""
+    return after_target is not None and after_target != current_target and after_target != running
+
+
+# is_impacted() over the rows of fleet_targets_sql().
+_IMPACTED = """t.after_target IS NOT NULL
+              AND (t.current_target IS NULL OR t.after_target <> t.current_target)
+              AND (t.firmware_version IS NULL OR t.after_target <> t.firmware_version)"""
+
+
 @dataclass
 class Impact:
-    """Devices a change would target for an OTA update, by running and by new target version."""
+    """Devices a change would target for an OTA update, counted by the version they run now and
+    by their target after the change."""
 
     total: int = 0
-    by_version: dict = field(default_factory=dict)
+    by_running_version: dict = field(default_factory=dict)
     by_target_version: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
@@ -214,7 +228,7 @@ class Impact:
 
         return {
             "total": self.total,
-            "by_version": rows(self.by_version),
+            "by_version": rows(self.by_running_version),
             "by_target_version": rows(self.by_target_version),
         }
 
@@ -252,16 +266,16 @@ def _group_versions(scenario: Scenario, product_id: int) -> dict[int, tuple]:
     )
     versions = {}
     for group_id, now in current.items():
-        new = scenario.releases.get(group_id, now)
+        after = scenario.releases.get(group_id, now)
         if group_id in scenario.remove_groups and group_id not in scenario.add_groups:
-            new = None
-        if now is not None or new is not None:
-            versions[group_id] = (now, new)
+            after = None
+        if now is not None or after is not None:
+            versions[group_id] = (now, after)
     return versions
 
 
 def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int) -> tuple[str, list]:
-    """SQL and params of rows (id, firmware_version, old_target, new_target) for a Device
+    """SQL and params of rows (id, firmware_version, current_target, after_target) for a Device
     queryset of one product: the target now and under `scenario`, by the precedence rule.
 
     The versions released to each group, now and under the scenario, are read first (a few
@@ -287,35 +301,35 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
         "(SELECT df.version FROM console_product p JOIN firmware_firmware df ON df.id = p.default_firmware_id"
         " WHERE p.id = %s)"
     )
-    old = target(development="d.development", locked="d.desired_firmware_version",
-                 group_version="d.old_version", default=current_default)
-    old_params = [product_id]
+    current = target(development="d.development", locked="d.desired_firmware_version",
+                     group_version="d.current_group_version", default=current_default)
+    current_params = [product_id]
 
-    # new_target, with its placeholders in textual order.
-    new_params: list = []
+    # after_target, with its placeholders in textual order.
+    after_params: list = []
     if scenario.development is UNCHANGED:
         development = "d.development"
     else:
         development = "%s"
-        new_params.append(bool(scenario.development))
+        after_params.append(bool(scenario.development))
     if scenario.locked is UNCHANGED:
         locked = "d.desired_firmware_version"
     else:
         locked = "CAST(%s AS integer)"
-        new_params += [scenario.locked, scenario.locked]  # the CASE names the lock twice
-    group_version = "d.new_version"
+        after_params += [scenario.locked, scenario.locked]  # the CASE names the lock twice
+    group_version = "d.after_group_version"
     if add:
         # The best release among the groups every device joins, the same for all of them.
         added = [versions[group_id][1] for group_id in add if versions.get(group_id, (None, None))[1] is not None]
         if added:
-            group_version = _greater("d.new_version", str(int(max(added))))
+            group_version = _greater("d.after_group_version", str(int(max(added))))
     if scenario.default is UNCHANGED:
         default = current_default
-        new_params.append(product_id)
+        after_params.append(product_id)
     else:
         default = "CAST(%s AS integer)"
-        new_params.append(scenario.default)
-    new = target(development=development, locked=locked, group_version=group_version, default=default)
+        after_params.append(scenario.default)
+    after = target(development=development, locked=locked, group_version=group_version, default=default)
 
     device_sql, device_params = (
         devices.order_by().values("id", "firmware_version", "development", "desired_firmware_version").query.sql_with_params()
@@ -331,10 +345,10 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
             whens = " ".join("WHEN %s THEN CAST(%s AS integer)" for _ in released)
             return f"CASE m.group_id {whens} END", [v for group_id, pair in released for v in (group_id, pair[position])]
 
-        old_version, old_version_params = version_of(0)
-        new_version, new_version_params = version_of(1)
-        versions_sql = f"MAX({old_version}) AS old_version, MAX({new_version}) AS new_version"
-        versions_params = [*old_version_params, *new_version_params]
+        current_version, current_version_params = version_of(0)
+        after_version, after_version_params = version_of(1)
+        versions_sql = f"MAX({current_version}) AS current_group_version, MAX({after_version}) AS after_group_version"
+        versions_params = [*current_version_params, *after_version_params]
         memberships = (
             "LEFT JOIN groups_groupmembership m ON m.device_id = dev.id"
             f" AND m.group_id IN ({_placeholders(released)})"
@@ -342,7 +356,7 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
         memberships_params = [group_id for group_id, _ in released]
         group_by = f"GROUP BY {columns}"
     else:
-        versions_sql = "CAST(NULL AS integer) AS old_version, CAST(NULL AS integer) AS new_version"
+        versions_sql = "CAST(NULL AS integer) AS current_group_version, CAST(NULL AS integer) AS after_group_version"
         versions_params, memberships, memberships_params, group_by = [], "", [], ""
     where, where_params = "", []
     if only_changed:
@@ -350,7 +364,7 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
         where_params = changed
 
     sql = f"""
-        SELECT d.id, d.firmware_version, {old} AS old_target, {new} AS new_target
+        SELECT d.id, d.firmware_version, {current} AS current_target, {after} AS after_target
         FROM (
             SELECT {columns}, {versions_sql}
             FROM ({device_sql}) AS dev
@@ -359,14 +373,13 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
             {group_by}
         ) AS d
     """
-    return sql, [*old_params, *new_params, *versions_params, *device_params, *memberships_params, *where_params]
+    return sql, [*current_params, *after_params, *versions_params, *device_params, *memberships_params, *where_params]
 
 
 def impact(devices, scenario: Scenario, *, product_id: int) -> Impact:
     """How many of `devices` (of one product) the scenario would newly target for an update.
 
-    A device is impacted when its target changes and the new target is a version it does not
-    run already. One statement, whatever the size of the fleet.
+    Impacted as `is_impacted()` says. One statement, whatever the size of the fleet.
     """
     from django.db import connection
 
@@ -377,17 +390,15 @@ def impact(devices, scenario: Scenario, *, product_id: int) -> Impact:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT t.firmware_version, t.new_target, COUNT(*)
+            SELECT t.firmware_version, t.after_target, COUNT(*)
             FROM ({sql}) AS t
-            WHERE t.new_target IS NOT NULL
-              AND (t.old_target IS NULL OR t.new_target <> t.old_target)
-              AND (t.firmware_version IS NULL OR t.new_target <> t.firmware_version)
-            GROUP BY t.firmware_version, t.new_target
+            WHERE {_IMPACTED}
+            GROUP BY t.firmware_version, t.after_target
             """,
             params,
         )
-        for running, new_target, count in cursor.fetchall():
+        for running, after_target, count in cursor.fetchall():
             result.total += count
-            result.by_version[running] = result.by_version.get(running, 0) + count
-            result.by_target_version[new_target] = result.by_target_version.get(new_target, 0) + count
+            result.by_running_version[running] = result.by_running_version.get(running, 0) + count
+            result.by_target_version[after_target] = result.by_target_version.get(after_target, 0) + count
     return result

@@ -1,4 +1,4 @@
-"""release_impact against a brute-force computation of the precedence rule over random fleets."""
+"""A release plan's impact against a brute-force computation of the precedence rule over random fleets."""
 
 import random
 
@@ -97,9 +97,9 @@ def test_release_impact_matches_a_brute_force_count_over_a_random_fleet(personas
         elif product_default is False and default_before == version:
             default_after = None
 
-        impact = services.release_impact(firmware=firmware[version], groups=chosen, product_default=product_default)
+        impact = services.release_plan(firmware=firmware[version], groups=chosen, product_default=product_default).impact()
         total, by_version = brute_impact(devices, memberships, releases_before, default_before, releases_after, default_after)
-        assert (impact.total, impact.by_version) == (total, by_version)
+        assert (impact.total, impact.by_running_version) == (total, by_version)
 
         # Apply it for real (proof of running is not the point here) and go on from the new state.
         Firmware.objects.filter(product=product).update(ever_released=True)
@@ -119,10 +119,10 @@ def test_a_restricted_members_impact_counts_only_the_devices_they_see(personas):
     GroupMembership.objects.bulk_create(GroupMembership(group=personas.restricted_group, device=device) for device in seen)
     membership = Membership.objects.get(user=personas.restricted, product=product)
 
-    visible = services.release_impact(firmware=v5, product_default=True, devices=Device.objects.visible_to(membership))
+    visible = services.release_plan(firmware=v5, product_default=True).impact(Device.objects.visible_to(membership))
 
     assert visible.total == 2
-    assert services.release_impact(firmware=v5, product_default=True).total == 5
+    assert services.release_plan(firmware=v5, product_default=True).impact().total == 5
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -143,18 +143,18 @@ def test_the_fleet_form_of_the_rule_agrees_with_with_target_on_impacts_and_rollo
         version = rng.choice(VERSIONS)
         chosen = [group for group in groups if rng.random() < 0.4]
         product_default = rng.choice([True, False, None])
-        scenario = services.release_scenario(firmware=firmware[version], groups=chosen, product_default=product_default)
+        scenario = services.release_plan(firmware=firmware[version], groups=chosen, product_default=product_default).scenario
         per_row = {}
-        for row in fleet.with_target(prefix="old").with_target(scenario, prefix="new").values(
-            "firmware_version", "old_version", "new_version"
+        for row in fleet.with_target(prefix="current").with_target(scenario, prefix="after").values(
+            "firmware_version", "current_version", "after_version"
         ):
-            new = row["new_version"]
-            if new is not None and new != row["old_version"] and new != row["firmware_version"]:
+            after = row["after_version"]
+            if after is not None and after != row["current_version"] and after != row["firmware_version"]:
                 per_row[row["firmware_version"]] = per_row.get(row["firmware_version"], 0) + 1
-        impact = services.release_impact(firmware=firmware[version], groups=chosen, product_default=product_default)
-        assert impact.by_version == per_row
+        impact = services.release_plan(firmware=firmware[version], groups=chosen, product_default=product_default).impact()
+        assert impact.by_running_version == per_row
 
-    rollouts = services.rollout_progress(devices=fleet, product=product)
+    rollouts = {rollout.version: rollout for rollout in Firmware.objects.rollout_progress(devices=fleet, product=product)}
     for version in VERSIONS:
         targeted = fleet.with_target().filter(target_version=version)
         on_target = Q(firmware_version=version)
@@ -165,5 +165,5 @@ def test_the_fleet_form_of_the_rule_agrees_with_with_target_on_impacts_and_rollo
             updated=Count("id", filter=on_target),
             failed=Count("id", filter=~on_target & Q(Exists(failed_attempt)) & ~Q(Exists(pending_attempt))),
         )
-        rollout = rollouts.get(version) or services.Rollout(version)
+        rollout = rollouts[version]
         assert (rollout.targeted, rollout.updated, rollout.failed) == (expected["targeted"], expected["updated"], expected["failed"])

@@ -222,6 +222,6 @@ def test_release_and_impact_take_the_same_number_of_queries_for_any_fleet_size(p
         # groups before, the versions released to groups, then the impact over the whole fleet
         # in one statement
         with django_assert_num_queries(3):
-            impact = services.release_impact(firmware=v5, groups=[], product_default=False)
+            impact = services.release_plan(firmware=v5, groups=[], product_default=False).impact()
         assert impact.total == 0
         services.firmware_release(firmware=v5, groups=[beta], product_default=False, actor=personas.developer)

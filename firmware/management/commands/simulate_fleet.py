@@ -108,8 +108,8 @@ class Command(BaseCommand):
             cursor.execute(
                 f"""
                 SELECT t.id FROM ({sql}) AS t
-                JOIN firmware_firmware f ON f.product_id = %s AND f.version = t.old_target AND f.intelligent
-                WHERE t.firmware_version IS NULL OR t.firmware_version <> t.old_target
+                JOIN firmware_firmware f ON f.product_id = %s AND f.version = t.current_target AND f.intelligent
+                WHERE t.firmware_version IS NULL OR t.firmware_version <> t.current_target
                 """,
                 [*params, product.pk],
             )
@@ -135,7 +135,7 @@ class Command(BaseCommand):
                 UPDATE {table} SET status = %s, reason = %s, finished_at = %s
                 FROM ({targets}) AS t
                 WHERE {table}.device_id = t.id AND {table}.status = %s
-                  AND (t.old_target IS NULL OR {table}.to_version <> t.old_target)
+                  AND (t.current_target IS NULL OR {table}.to_version <> t.current_target)
                 """,
                 [FAILED, "Superseded: the target changed.", now, *params, PENDING],
             )
@@ -143,12 +143,12 @@ class Command(BaseCommand):
             cursor.execute(
                 f"""
                 INSERT INTO {table} (product_id, device_id, from_version, to_version, status, reason, created_at)
-                SELECT %s, t.id, t.firmware_version, t.old_target, %s, '', %s
+                SELECT %s, t.id, t.firmware_version, t.current_target, %s, '', %s
                 FROM ({targets}) AS t
-                WHERE t.old_target IS NOT NULL
-                  AND (t.firmware_version IS NULL OR t.firmware_version <> t.old_target)
+                WHERE t.current_target IS NOT NULL
+                  AND (t.firmware_version IS NULL OR t.firmware_version <> t.current_target)
                   AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.device_id = t.id AND p.status = %s)
-                  AND EXISTS (SELECT 1 FROM firmware_firmware f WHERE f.product_id = %s AND f.version = t.old_target)
+                  AND EXISTS (SELECT 1 FROM firmware_firmware f WHERE f.product_id = %s AND f.version = t.current_target)
                 """,
                 [product.pk, PENDING, now, *params, PENDING, product.pk],
             )

@@ -1,0 +1,165 @@
+"""A device's firmware: its lock and development flag, its handshake and update reports.
+
+Firmware updates are created and settled at handshake time. A handshake that reports the pending
+version settles it as succeeded; one whose target has moved elsewhere (a new release, a lock, a
+development flag) settles it as failed with the reason "superseded"; otherwise a pending update
+stays pending and is offered again. A device's update report of failure marks it failed, and its
+next handshake creates a new pending update (a retry).
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from console.models import AuditEvent
+from devices.models import Device
+from firmware import handshake, targeting
+from firmware.models import Firmware, FirmwareUpdate
+from firmware.services.uploads import clean_version
+
+
+def _target_of(device: Device, scenario: targeting.Scenario = targeting.CURRENT) -> dict:
+    row = (
+        Device.objects.filter(pk=device.pk)
+        .with_target(scenario)
+        .values("target_version", "target_rule", "target_group")
+        .get()
+    )
+    return {"version": row["target_version"], "rule": row["target_rule"], "group": row["target_group"]}
+
+
+def device_target_preview(*, device: Device, locked=targeting.UNCHANGED, development=targeting.UNCHANGED) -> dict:
+    """The device's target now and after a lock/unlock or (un)marking development, in one query:
+    `{"before": {version, rule, group, reason}, "after": {...}, "changed": bool, "impacted": bool}`."""
+    scenario = targeting.Scenario(locked=locked, development=development)
+    row = (
+        Device.objects.filter(pk=device.pk)
+        .with_target(prefix="current")
+        .with_target(scenario, prefix="after")
+        .values("firmware_version", *(f"{side}_{part}" for side in ("current", "after") for part in ("version", "rule", "group")))
+        .get()
+    )
+    before, after = ({part: row[f"{side}_{part}"] for part in ("version", "rule", "group")} for side in ("current", "after"))
+    for side in (before, after):
+        side["reason"] = targeting.explain(side["rule"], side["group"])
+    impacted = targeting.is_impacted(
+        running=row["firmware_version"], current_target=before["version"], after_target=after["version"]
+    )
+    return {"before": before, "after": after, "changed": before != after, "impacted": impacted}
+
+
+def _clean_lock_version(device: Device, version) -> int | None:
+    if version is None or version == "":
+        return None
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise ValidationError({"desired_firmware_version": ["Choose a firmware version."]}) from None
+    if not Firmware.objects.filter(product_id=device.product_id, version=version).exists():
+        raise ValidationError(
+            {"desired_firmware_version": [f"v{version} is not a firmware version of this product; upload it first."]}
+        )
+    return version
+
+
+@transaction.atomic
+def device_lock(*, device: Device, version: int | None, actor) -> Device:
+    """Lock the device to a version of its product; None unlocks it."""
+    version = _clean_lock_version(device, version)
+    current = Device.objects.select_for_update().get(pk=device.pk)
+    if current.desired_firmware_version == version:
+        device.desired_firmware_version = version
+        return device
+    before = _target_of(current)
+    previous = current.desired_firmware_version
+    device.desired_firmware_version = version
+    device.save(update_fields=["desired_firmware_version", "updated_at"])
+    after = _target_of(device)
+    AuditEvent.record(
+        product=device.product, actor=actor, action="device.lock" if version is not None else "device.unlock",
+        obj=device, device_ids=[device.device_id],
+        locked_before=previous, locked_after=version, target_before=before, target_after=after,
+    )
+    return device
+
+
+@transaction.atomic
+def device_development_set(*, device: Device, development: bool, actor) -> Device:
+    current = Device.objects.select_for_update().get(pk=device.pk)
+    development = bool(development)
+    if current.development == development:
+        device.development = development
+        return device
+    before = _target_of(current)
+    device.development = development
+    device.save(update_fields=["development", "updated_at"])
+    after = _target_of(device)
+    AuditEvent.record(
+        product=device.product, actor=actor,
+        action="device.development_mark" if development else "device.development_unmark",
+        obj=device, device_ids=[device.device_id], development=development,
+        target_before=before, target_after=after,
+    )
+    return device
+
+
+@transaction.atomic
+def device_handshake(*, device: Device, firmware_version: int | None) -> Firmware | None:
+    """A device starts a session reporting the version it runs. Returns the firmware it should
+    install, or None when it is on target (or has no target)."""
+    now = timezone.now()
+    if firmware_version is not None:
+        firmware_version = clean_version(firmware_version)
+    # Two precompiled statements: the UPDATE, which also takes the row lock (so concurrent
+    # handshakes of one device queue up), then the target, pending update and offer.
+    state = handshake.record(device=device, firmware_version=firmware_version, now=now)
+    device.firmware_version, device.last_handshake_at, device.online = firmware_version, now, True
+    target, pending_id, pending_to = state.target, state.pending_id, state.pending_to
+
+    if pending_id is not None:
+        if firmware_version == pending_to:
+            _finish(device, pending_id, FirmwareUpdate.Status.SUCCEEDED, "", action="firmware.update_succeeded",
+                    from_version=None, to_version=pending_to, now=now)
+            pending_id = None
+        elif pending_to != target:
+            reason = f"Superseded: the target is now v{target}." if target else "Superseded: no longer targeted."
+            _finish(device, pending_id, FirmwareUpdate.Status.FAILED, reason, action="firmware.update_superseded",
+                    from_version=None, to_version=pending_to, now=now)
+            pending_id = None
+
+    if target is None or target == firmware_version or state.firmware is None:
+        return None
+    if pending_id is None:
+        FirmwareUpdate.objects.create(
+            product_id=device.product_id, device=device, from_version=firmware_version, to_version=target
+        )
+        AuditEvent.record(
+            product=device.product, actor=None, action="firmware.update_targeted", obj=device,
+            device_ids=[device.device_id], from_version=firmware_version, to_version=target,
+        )
+    return state.firmware
+
+
+def _finish(device, update_id, status, reason, *, action, from_version, to_version, now) -> None:
+    FirmwareUpdate.objects.filter(pk=update_id).update(status=status, reason=reason[:255], finished_at=now)
+    AuditEvent.record(
+        product=device.product, actor=None, action=action, obj=device, device_ids=[device.device_id],
+        to_version=to_version, **({"reason": reason} if reason else {}),
+    )
+
+
+@transaction.atomic
+def device_update_failed(*, device: Device, version: int, reason: str = "") -> None:
+    """The device reports that installing `version` failed: its pending update is marked failed.
+    Its next handshake offers the update again."""
+    version = clean_version(version)
+    update = (
+        FirmwareUpdate.objects.select_for_update()
+        .filter(device=device, status=FirmwareUpdate.Status.PENDING, to_version=version)
+        .first()
+    )
+    if update is None:
+        raise ValidationError({"version": [f"This device has no pending update to v{version}."]})
+    reason = (reason or "").strip()[:255] or "Reported failed by the device."
+    _finish(device, update.pk, FirmwareUpdate.Status.FAILED, reason, action="firmware.update_failed",
+            from_version=update.from_version, to_version=version, now=timezone.now())

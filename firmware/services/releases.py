@@ -1,0 +1,190 @@
+"""Releasing a version to groups and as product default, and what a release would do.
+
+A version may be released (to a group or as product default) only once some device of the
+product has *reported running it*: a device's recorded `firmware_version` is that version now,
+or its firmware-update history shows it ran it (an update from it, or a successful update to
+it). Unreleasing never needs this.
+
+An *intelligent* release is a flag on the firmware: the device cloud (and simulate_fleet) pushes
+it to online devices at once instead of waiting for their next handshake. Releasing creates no
+update rows; rollout progress counts devices by their current target.
+"""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Q
+
+from console.models import AuditEvent, Product
+from devices.models import Device
+from firmware import targeting
+from firmware.models import Firmware, FirmwareUpdate
+from groups.models import Group
+
+UNPROVEN_MESSAGE = (
+    "No device of this product has reported running v{version} yet. Try it on a development "
+    "device first: flash it there, let the device report it, then release it."
+)
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What a release call means, read before anything is written: the groups and the product
+    default before and after, the targeting scenario that follows, and its impact. The console's
+    confirmation, the API's release and impact endpoints and `firmware_release` all use one."""
+
+    firmware: Firmware
+    groups_before: tuple[Group, ...]
+    groups_after: tuple[Group, ...]
+    default_before: bool
+    default_after: bool
+
+    @property
+    def groups_added(self) -> list[Group]:
+        return [group for group in self.groups_after if group not in self.groups_before]
+
+    @property
+    def groups_removed(self) -> list[Group]:
+        return [group for group in self.groups_before if group not in self.groups_after]
+
+    @property
+    def releases_anything(self) -> bool:
+        """Whether the version is released anywhere afterwards (else this is an unrelease)."""
+        return bool(self.groups_after) or self.default_after
+
+    @property
+    def newly_releases(self) -> bool:
+        """Whether the version goes somewhere it was not released before (which needs proof
+        that a device has run it; unreleasing never does)."""
+        return bool(self.groups_added) or (self.default_after and not self.default_before)
+
+    @property
+    def scenario(self) -> targeting.Scenario:
+        version = self.firmware.version
+        releases = {group.id: version for group in self.groups_after}
+        releases.update({group.id: None for group in self.groups_before if group.id not in releases})
+        if self.default_after == self.default_before:
+            default = targeting.UNCHANGED
+        else:
+            default = version if self.default_after else None
+        return targeting.Scenario(releases=releases, default=default)
+
+    def impact(self, devices=None) -> targeting.Impact:
+        """Devices the release would target for an OTA update, in one SQL statement over the
+        fleet; `devices` narrows the count (a restricted member passes the devices they see)."""
+        if devices is None:
+            devices = Device.objects.filter(product_id=self.firmware.product_id)
+        return targeting.impact(devices, self.scenario, product_id=self.firmware.product_id)
+
+    def check(self) -> None:
+        """Raise the ValidationError `firmware_release` would raise for this plan, if any."""
+        if self.newly_releases and not ever_reported_running(self.firmware):
+            raise ValidationError({"version": [UNPROVEN_MESSAGE.format(version=self.firmware.version)]})
+
+
+def release_plan(*, firmware: Firmware, groups=None, product_default: bool | None = None, membership=None) -> ReleasePlan:
+    """The plan of a release call: `groups` is the complete list of groups the version is released
+    to afterwards (None leaves them), `product_default` True/False/None (unchanged).
+
+    A member restricted to groups (`membership`) names only theirs: the version stays released
+    to the groups they cannot see.
+    """
+    before = tuple(Group.objects.filter(product_id=firmware.product_id, released_firmware=firmware).order_by("name"))
+    if groups is None:
+        after = before
+    else:
+        groups = list(groups)
+        restricted = membership.restricted_group_ids() if membership is not None else None
+        if restricted is not None:
+            groups += [group for group in before if group.id not in restricted]
+        after = tuple(sorted({group.id: group for group in groups}.values(), key=lambda group: group.name))
+        foreign = [group.name for group in after if group.product_id != firmware.product_id]
+        if foreign:
+            raise ValidationError({"groups": [f"Unknown group: {', '.join(foreign)}."]})
+    default_before = firmware.product.default_firmware_id == firmware.id
+    default_after = default_before if product_default is None else bool(product_default)
+    return ReleasePlan(firmware, before, after, default_before, default_after)
+
+
+def ever_reported_running(firmware: Firmware) -> bool:
+    """Whether any device of the product has reported running this version (now or before).
+
+    One statement of three index-backed EXISTS, cheapest first; PostgreSQL stops at the first
+    that holds, so a fleet of a million devices is never scanned.
+    """
+    product_id, version = firmware.product_id, firmware.version
+    evidence = [
+        Device.objects.filter(product_id=product_id, firmware_version=version),
+        FirmwareUpdate.objects.filter(product_id=product_id, to_version=version, status=FirmwareUpdate.Status.SUCCEEDED),
+        FirmwareUpdate.objects.filter(product_id=product_id, from_version=version),
+    ]
+    parts, params = [], []
+    for queryset in evidence:
+        sql, query_params = queryset.order_by().values("pk")[:1].query.sql_with_params()
+        parts.append(f"EXISTS ({sql})")
+        params.extend(query_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {' OR '.join(parts)}", params)
+        return bool(cursor.fetchone()[0])
+
+
+@transaction.atomic
+def firmware_release(*, firmware: Firmware, groups=None, product_default: bool | None = None,
+                     intelligent: bool | None = None, membership=None, actor) -> ReleasePlan:
+    """Release (or unrelease) a version as `release_plan()` with the same arguments plans it,
+    planned again under the locks; returns the plan it carried out."""
+    # One release at a time per product: the product row is the lock. NO KEY UPDATE, because
+    # rows that merely point at the product (audit events, pending updates, written by batch
+    # edits and handshakes meanwhile) must not wait for the release, nor deadlock with it.
+    product = Product.objects.select_for_update(no_key=True).get(pk=firmware.product_id)
+    firmware = Firmware.objects.select_for_update().filter(pk=firmware.pk).first()
+    if firmware is None:
+        raise ValidationError({"version": ["This firmware no longer exists."]})
+    firmware.product = product
+    if groups is not None:
+        # Every group the release will write (those it keeps or gets, and those losing it) is
+        # locked now, in one statement ordered by name as batch edits lock theirs: taking some
+        # later, in the UPDATEs, could deadlock with a batch edit. It also keeps a concurrent
+        # delete from taking a group away underneath the release.
+        wanted = {group.id: group for group in groups}
+        locked = Group.objects.select_for_update().filter(product=product).filter(
+            Q(id__in=wanted) | Q(released_firmware=firmware)
+        )
+        found = [group for group in locked if group.id in wanted]
+        missing = sorted(group.name for group_id, group in wanted.items() if group_id not in {g.id for g in found})
+        if missing:
+            raise ValidationError({"groups": [f"Unknown group: {', '.join(missing)}."]})
+        groups = found
+    plan = release_plan(firmware=firmware, groups=groups, product_default=product_default, membership=membership)
+    plan.check()
+    impact = plan.impact()
+
+    after_ids = [group.id for group in plan.groups_after]
+    if groups is not None:
+        Group.objects.filter(product=product, released_firmware=firmware).exclude(id__in=after_ids).update(
+            released_firmware=None
+        )
+        Group.objects.filter(product=product, id__in=after_ids).update(released_firmware=firmware)
+    if plan.default_after != plan.default_before:
+        product.default_firmware = firmware if plan.default_after else None
+        product.save(update_fields=["default_firmware"])
+    changed = []
+    if intelligent is not None and bool(intelligent) != firmware.intelligent:
+        firmware.intelligent = bool(intelligent)
+        changed.append("intelligent")
+    if plan.releases_anything and not firmware.ever_released:
+        firmware.ever_released = True
+        changed.append("ever_released")
+    if changed:
+        firmware.save(update_fields=changed)
+
+    AuditEvent.record(
+        product=product, actor=actor, action="firmware.release", obj=firmware,
+        version=firmware.version,
+        groups_before=[group.name for group in plan.groups_before],
+        groups_after=[group.name for group in plan.groups_after],
+        product_default_before=plan.default_before, product_default_after=plan.default_after,
+        intelligent=firmware.intelligent, impacted=impact.total, impact=impact.as_json(),
+    )
+    return plan
