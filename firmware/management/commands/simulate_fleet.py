@@ -2,28 +2,27 @@
 
 Each round, first the online devices whose target is an *intelligent* release handshake (the
 cloud pushes to them at once), then a share of the whole fleet (re)connects and handshakes.
-Devices that were offered an update install it, except for a configurable failure rate, and a
-share of online devices drops off at the end of the round.
+Devices that were offered an update install it and handshake again with it, except for a
+configurable failure rate whose devices report the failure, and a share of online devices drops
+off at the end of the round.
 
-Everything is set-based SQL over bounded batches of device ids, with the same targeting rule as
-the handshake service (`Device.objects.with_target()`), so 100,000 devices take seconds. The
-"random" choices are a deterministic hash of device id, round and --seed: a run can be repeated.
+Every handshake and failure report goes through the device gateway's own services
+(`device_handshake`, `device_update_failed`), one device at a time as real devices do, so the
+simulation settles and offers updates exactly as the API does. Choosing the devices is set-based
+SQL over bounded batches of device ids. The "random" choices are a deterministic hash of device
+id, round and --seed: a run can be repeated.
 """
 
 import secrets
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from django.db.models import Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import F, IntegerField, Q, Value
 from django.db.models.functions import Mod
-from django.utils import timezone
 
 from console.models import AuditEvent, Product
 from devices.models import Device
-from firmware import targeting
-from firmware.models import FirmwareUpdate
-
-PENDING, SUCCEEDED, FAILED = (FirmwareUpdate.Status.PENDING, FirmwareUpdate.Status.SUCCEEDED, FirmwareUpdate.Status.FAILED)
+from firmware import services, targeting
 
 
 def _chance(field: str, salt: int, rate: float):
@@ -116,53 +115,21 @@ class Command(BaseCommand):
             return [row[0] for row in cursor.fetchall()]
 
     def _round(self, product, ids, salt, failure_rate, totals):
-        """Handshake, settle, offer and install for the devices `ids`, set-based."""
+        """Handshake, install (or fail to) and handshake again, device by device."""
         if not ids:
             return
-        now = timezone.now()
-        totals["handshakes"] += len(ids)
-        Device.objects.filter(pk__in=ids).update(online=True, last_handshake_at=now)
-
-        # Settle like device_handshake: the pending version is running, or the target moved on.
-        FirmwareUpdate.objects.filter(device_id__in=ids, status=PENDING, to_version=F("device__firmware_version")).update(
-            status=SUCCEEDED, finished_at=now
-        )
-        targets, params = targeting.fleet_targets_sql(Device.objects.filter(pk__in=ids), product_id=product.pk)
-        table = FirmwareUpdate._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                UPDATE {table} SET status = %s, reason = %s, finished_at = %s
-                FROM ({targets}) AS t
-                WHERE {table}.device_id = t.id AND {table}.status = %s
-                  AND (t.current_target IS NULL OR {table}.to_version <> t.current_target)
-                """,
-                [FAILED, "Superseded: the target changed.", now, *params, PENDING],
-            )
-            # Offer the target to every device not on it that has no pending update yet.
-            cursor.execute(
-                f"""
-                INSERT INTO {table} (product_id, device_id, from_version, to_version, status, reason, created_at)
-                SELECT %s, t.id, t.firmware_version, t.current_target, %s, '', %s
-                FROM ({targets}) AS t
-                WHERE t.current_target IS NOT NULL
-                  AND (t.firmware_version IS NULL OR t.firmware_version <> t.current_target)
-                  AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.device_id = t.id AND p.status = %s)
-                  AND EXISTS (SELECT 1 FROM firmware_firmware f WHERE f.product_id = %s AND f.version = t.current_target)
-                """,
-                [product.pk, PENDING, now, *params, PENDING, product.pk],
-            )
-            totals["offered"] += cursor.rowcount
-
-        # Install: some fail, the rest now run their new version.
-        failing = _sample(FirmwareUpdate.objects.filter(device_id__in=ids, status=PENDING), "device_id", salt + 1, failure_rate)
-        totals["failed"] += FirmwareUpdate.objects.filter(pk__in=failing.values("pk")).update(
-            status=FAILED, reason="Simulated install failure.", finished_at=now
-        )
-        installing = FirmwareUpdate.objects.filter(device=OuterRef("pk"), status=PENDING)
-        Device.objects.filter(pk__in=ids).filter(Exists(installing)).update(
-            firmware_version=Subquery(installing.values("to_version")[:1])
-        )
-        totals["updated"] += FirmwareUpdate.objects.filter(device_id__in=ids, status=PENDING).update(
-            status=SUCCEEDED, finished_at=now
-        )
+        devices = Device.objects.filter(pk__in=ids)
+        failing = set(_sample(devices, "id", salt + 1, failure_rate).values_list("pk", flat=True))
+        for device in devices.order_by("pk"):
+            device.product = product
+            totals["handshakes"] += 1
+            offer = services.device_handshake(device=device, firmware_version=device.firmware_version)
+            if offer is None:
+                continue
+            totals["offered"] += 1
+            if device.pk in failing:
+                services.device_update_failed(device=device, version=offer.version, reason="Simulated install failure.")
+                totals["failed"] += 1
+            else:
+                services.device_handshake(device=device, firmware_version=offer.version)
+                totals["updated"] += 1
