@@ -37,6 +37,10 @@ def _device_url(product, device) -> str:
         return reverse("devices:list", kwargs={"product": product.slug})
 
 
+def _context(membership, **more) -> dict:
+    return {"membership": membership, "product": membership.product, "nav": "firmware", **more}
+
+
 def _add_errors(form, error: ValidationError) -> None:
     if hasattr(error, "error_dict"):
         for field, errors in error.error_dict.items():
@@ -67,13 +71,7 @@ def firmware_list(request, product):
             key=lambda group: group.name,
         )
         firmware.is_released = firmware.is_default or bool(firmware.groups)
-    context = {
-        "membership": membership,
-        "product": product,
-        "nav": "firmware",
-        "versions": versions,
-        "max_bytes": settings.FIRMWARE_MAX_BYTES,
-    }
+    context = _context(membership, versions=versions, max_bytes=settings.FIRMWARE_MAX_BYTES)
     return render(request, htmx.partial(request, "firmware/firmware_list.html", "firmware-table"), context)
 
 
@@ -83,14 +81,8 @@ def firmware_list(request, product):
 def firmware_progress(request, product):
     """Rollout progress per targeted version; lazily loaded by the list (it reads the whole fleet)."""
     membership = access.membership_for(request.user, product)
-    context = {
-        "membership": membership,
-        "product": membership.product,
-        "nav": "firmware",
-        "rollouts": Firmware.objects.rollout_progress(
-            devices=Device.objects.visible_to(membership), product=membership.product
-        ),
-    }
+    rollouts = Firmware.objects.rollout_progress(devices=Device.objects.visible_to(membership), product=membership.product)
+    context = _context(membership, rollouts=rollouts)
     return render(request, htmx.partial(request, "firmware/firmware_progress.html", "rollout-cells"), context)
 
 
@@ -122,7 +114,7 @@ def firmware_upload(request, product):
                 request, message=f"Uploaded v{firmware.version} “{firmware.title}”.", events=EVENTS,
                 next=_list_url(product),
             )
-    context = {"membership": membership, "product": product, "nav": "firmware", "form": form}
+    context = _context(membership, form=form)
     return htmx.dialog(request, "firmware/firmware_upload_dialog.html", context, name="firmware-upload-dialog")
 
 
@@ -140,7 +132,7 @@ def firmware_delete(request, product, version):
             error = exc.message_dict.get("version", exc.messages)[0]
         else:
             return htmx.finished(request, message=f"Deleted v{version}.", events=EVENTS, next=_list_url(membership.product))
-    context = {"membership": membership, "product": membership.product, "nav": "firmware", "firmware": firmware, "error": error}
+    context = _context(membership, firmware=firmware, error=error)
     return htmx.dialog(request, "firmware/firmware_delete_dialog.html", context, name="firmware-delete-dialog")
 
 
@@ -162,14 +154,7 @@ def _release_request(membership, firmware, form) -> dict:
 
 
 def _release_form_dialog(request, membership, firmware, form, *, refused=False):
-    context = {
-        "membership": membership,
-        "product": membership.product,
-        "nav": "firmware",
-        "firmware": firmware,
-        "form": form,
-        "proven": services.ever_reported_running(firmware),
-    }
+    context = _context(membership, firmware=firmware, form=form, proven=services.ever_reported_running(firmware))
     return htmx.dialog(
         request, "firmware/firmware_release_dialog.html", context, name="firmware-release-dialog", refused=refused
     )
@@ -222,16 +207,7 @@ def firmware_release_confirm(request, product, version):
         return _release_form_dialog(request, membership, firmware, form, refused=True)
 
     impact = plan.impact(Device.objects.visible_to(membership)).as_json()
-    context = {
-        "membership": membership,
-        "product": membership.product,
-        "nav": "firmware",
-        "firmware": firmware,
-        "form": form,
-        "plan": plan,
-        "impact": impact,
-        "query": data.urlencode(),
-    }
+    context = _context(membership, firmware=firmware, form=form, plan=plan, impact=impact, query=data.urlencode())
     return htmx.dialog(
         request, "firmware/firmware_release_confirm_dialog.html", context, name="firmware-release-confirm-dialog"
     )
@@ -242,13 +218,7 @@ def firmware_release_confirm(request, product, version):
 
 
 def _section_context(membership, device) -> dict:
-    return {
-        "membership": membership,
-        "product": membership.product,
-        "device": device,
-        "device_url": _device_url(membership.product, device),
-        "nav": "firmware",
-    }
+    return _context(membership, device=device, device_url=_device_url(membership.product, device))
 
 
 @login_required
