@@ -62,45 +62,42 @@ def _clean_lock_version(device: Device, version) -> int | None:
     return version
 
 
+def _firmware_field_set(device: Device, field: str, value, *, actor, action, details) -> Device:
+    """Set the lock or the development flag, auditing the device's target before and after;
+    `details(previous)` adds what the audit event says about the change itself."""
+    current = Device.objects.select_for_update().get(pk=device.pk)
+    previous = getattr(current, field)
+    setattr(device, field, value)
+    if previous == value:
+        return device
+    before = _target_of(current)
+    device.save(update_fields=[field, "updated_at"])
+    AuditEvent.record(
+        product=device.product, actor=actor, action=action, obj=device, device_ids=[device.device_id],
+        **details(previous), target_before=before, target_after=_target_of(device),
+    )
+    return device
+
+
 @transaction.atomic
 def device_lock(*, device: Device, version: int | None, actor) -> Device:
     """Lock the device to a version of its product; None unlocks it."""
     version = _clean_lock_version(device, version)
-    current = Device.objects.select_for_update().get(pk=device.pk)
-    if current.desired_firmware_version == version:
-        device.desired_firmware_version = version
-        return device
-    before = _target_of(current)
-    previous = current.desired_firmware_version
-    device.desired_firmware_version = version
-    device.save(update_fields=["desired_firmware_version", "updated_at"])
-    after = _target_of(device)
-    AuditEvent.record(
-        product=device.product, actor=actor, action="device.lock" if version is not None else "device.unlock",
-        obj=device, device_ids=[device.device_id],
-        locked_before=previous, locked_after=version, target_before=before, target_after=after,
+    return _firmware_field_set(
+        device, "desired_firmware_version", version, actor=actor,
+        action="device.lock" if version is not None else "device.unlock",
+        details=lambda previous: {"locked_before": previous, "locked_after": version},
     )
-    return device
 
 
 @transaction.atomic
 def device_development_set(*, device: Device, development: bool, actor) -> Device:
-    current = Device.objects.select_for_update().get(pk=device.pk)
     development = bool(development)
-    if current.development == development:
-        device.development = development
-        return device
-    before = _target_of(current)
-    device.development = development
-    device.save(update_fields=["development", "updated_at"])
-    after = _target_of(device)
-    AuditEvent.record(
-        product=device.product, actor=actor,
+    return _firmware_field_set(
+        device, "development", development, actor=actor,
         action="device.development_mark" if development else "device.development_unmark",
-        obj=device, device_ids=[device.device_id], development=development,
-        target_before=before, target_after=after,
+        details=lambda previous: {"development": development},
     )
-    return device
 
 
 @transaction.atomic

@@ -402,6 +402,24 @@ def test_omitting_groups_simulates_unreleasing_from_every_group(personas, api):
     assert kept.json()["devices"]["firmware_update"]["total"] == 0
 
 
+def test_a_restricted_tokens_release_impact_keeps_the_groups_it_cannot_see_as_the_release_does(personas, api):
+    from groups.models import GroupMembership
+
+    v4 = _proven(personas.product, 4)
+    personas.product.default_firmware = _proven(personas.product, 2)
+    personas.product.save()
+    shared = DeviceFactory(product=personas.product, firmware_version=1)
+    GroupMembership.objects.create(group=personas.restricted_group, device=shared)
+    GroupFactory(product=personas.product, name="europe", released_firmware=v4, devices=[shared])
+
+    response = api("restricted").get(
+        "/v1/products/acme/impact", {"action": "edit_groups_for_firmware", "firmware_version": 4}
+    )
+
+    # Unreleasing v4 from its own groups leaves europe's release, so the shared device keeps v4.
+    assert response.json()["devices"]["firmware_update"]["total"] == 0
+
+
 def test_the_group_edit_impact_previews_a_batch_with_target_versions(personas, api):
     firmware = _proven(personas.product, 4)
     GroupFactory(product=personas.product, name="europe", released_firmware=firmware)
