@@ -5,7 +5,8 @@ from django.db.models import Q
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field
 
-from console.api_conventions import ApiError, Int, error_responses
+from console.api.errors import ApiError, error_responses
+from console.api.parsing import Int
 from console import services, throttle
 from console.models import DEFAULT_TOKEN_SECONDS, MAX_TOKEN_SECONDS
 

@@ -1,116 +1,26 @@
 """`/v1/products/:product/firmware` and `/impact`: product firmware, through firmware.services."""
 
 import os
-from typing import Literal
 
 from django.conf import settings
 from django.http import FileResponse, Http404
-from ninja import Query, Router, Schema
+from ninja import Query, Router
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import Status
-from pydantic import ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from console.api_conventions import (
-    ApiError,
-    Bool,
-    Int,
-    NameList,
-    RequestSchema,
-    Timestamp,
-    error_responses,
-    invalid,
-    product_membership,
-    refuse_restricted,
-    request_body,
-    timestamp,
-)
-from devices.schemas import DeviceFilterParams, GroupNames
+from console import access
+from console.api.errors import ApiError, error_responses, invalid
+from console.api.parsing import request_body, timestamp
 from devices.selection import batch_devices, device_filter
 from devices.models import Device
-from firmware import services
+from firmware import schemas, services
 from firmware.models import Firmware
 from groups import services as group_services
 from groups.models import Group
 
 router = Router()
 PRODUCT = "/v1/products/{product}"
-
-# ---------------------------------------------------------------------------------------------
-# Schemas
-
-
-class Uploader(Schema):
-    username: str
-
-
-class FirmwareOut(Schema):
-    version: int
-    title: str
-    description: str
-    name: str
-    size: int
-    sha256: str
-    product_default: bool
-    groups: list[str]
-    intelligent: bool
-    uploaded_on: Timestamp
-    uploaded_by: Uploader | None
-    device_count: int
-
-
-class FirmwareUploadForm(RequestSchema):
-    version: Int = Field(ge=1, le=65535)
-    title: str = Field(min_length=1, max_length=64)
-    description: str = ""
-
-
-class FirmwareEdit(RequestSchema):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
-
-    title: str | None = Field(None, min_length=1, max_length=64)
-    description: str | None = None
-
-
-class ReleaseIn(RequestSchema):
-    version: Int = Field(ge=1, le=65535)
-    product_default: Bool | None = None
-    groups: NameList | None = Field(None, max_length=1000, description="The complete list of groups; [] unreleases.")
-    intelligent: Bool | None = None
-
-
-class ImpactQuery(DeviceFilterParams):
-    action: Literal["edit_groups_for_firmware", "edit_device_groups"]
-    firmware_version: int | None = Field(None, ge=1, le=65535)
-    product_default: bool | None = None
-    devices: GroupNames | None = Field(None, description="*(ours)* edit_device_groups: device IDs, comma-separated.")
-    add: GroupNames | None = Field(None, description="*(ours)* edit_device_groups: groups to add.")
-    remove: GroupNames | None = Field(None, description="*(ours)* edit_device_groups: groups to remove.")
-
-
-class VersionCount(Schema):
-    version: int | None
-    total: int
-
-
-class GroupEditUpdates(Schema):
-    total: int
-    by_version: list[VersionCount]
-    by_target_version: list[VersionCount]
-
-
-class ReleaseUpdates(Schema):
-    total: int
-    by_version: list[VersionCount]
-
-
-class ImpactDevices(Schema):
-    firmware_update: GroupEditUpdates | ReleaseUpdates
-
-
-class ImpactOut(Schema):
-    devices: ImpactDevices
-
 
 # ---------------------------------------------------------------------------------------------
 # Reading
@@ -165,20 +75,20 @@ def _firmware(membership, version: int) -> Firmware:
 
 
 @router.get(
-    PRODUCT + "/firmware", response={200: list[FirmwareOut], **error_responses(404)}, summary="List product firmware"
+    PRODUCT + "/firmware", response={200: list[schemas.FirmwareOut], **error_responses(404)}, summary="List product firmware"
 )
 def list_firmware(request, product: str):
     """A JSON array, newest version first."""
-    return _firmware_list(product_membership(request, product))
+    return _firmware_list(access.membership_for(request.user, product))
 
 
 @router.get(
     PRODUCT + "/firmware/{int:version}",
-    response={200: FirmwareOut, **error_responses(404)},
+    response={200: schemas.FirmwareOut, **error_responses(404)},
     summary="Get product firmware",
 )
 def get_firmware(request, product: str, version: int):
-    membership = product_membership(request, product)
+    membership = access.membership_for(request.user, product)
     return _firmware_json(membership, [_firmware(membership, version)])[0]
 
 
@@ -199,7 +109,7 @@ BINARY_RESPONSE = {
     openapi_extra=BINARY_RESPONSE,
 )
 def download_firmware(request, product: str, version: int):
-    membership = product_membership(request, product)
+    membership = access.membership_for(request.user, product)
     firmware = _firmware(membership, version)
     try:
         handle = firmware.binary.open("rb")
@@ -254,21 +164,20 @@ def _too_large() -> ApiError:
 
 @router.post(
     PRODUCT + "/firmware",
-    response={201: FirmwareOut, **error_responses(403, 404, 413)},
+    response={201: schemas.FirmwareOut, **error_responses(403, 404, 413)},
     summary="Upload product firmware",
     openapi_extra=UPLOAD_BODY,
 )
 def upload_firmware(request, product: str):
     """Multipart: `version`, `title`, `description` and the binary as the single file part."""
-    membership = product_membership(request, product, write=True)
-    refuse_restricted(membership, "upload firmware")
+    membership = access.membership_for(request.user, product, write=True, product_wide=True)
     if int(request.META.get("CONTENT_LENGTH") or 0) > settings.FIRMWARE_MAX_BYTES + 64 * 1024:
         raise _too_large()
     if (request.content_type or "").lower() != "multipart/form-data":
         raise invalid("binary", "Send a multipart/form-data body with version, title and the binary file.")
     fields = request_body(request)
     try:
-        form = FirmwareUploadForm.model_validate(
+        form = schemas.FirmwareUploadForm.model_validate(
             {key: value for key, value in fields.items()}, context={"request": request}
         )
     except PydanticValidationError as error:
@@ -294,17 +203,17 @@ def upload_firmware(request, product: str):
 
 @router.put(
     PRODUCT + "/firmware/release",
-    response={200: FirmwareOut, **error_responses(403, 404)},
+    response={200: schemas.FirmwareOut, **error_responses(403, 404)},
     summary="Release product firmware",
 )
-def release_firmware(request, product: str, payload: ReleaseIn):
+def release_firmware(request, product: str, payload: schemas.ReleaseIn):
     """`groups`, when present, is the complete list of groups the version is released to;
     `product_default` true/false makes it (or stops it being) the default; absent is unchanged."""
-    membership = product_membership(request, product, write=True)
-    if payload.product_default is not None:
-        refuse_restricted(membership, "change the product default")
+    membership = access.membership_for(request.user, product, write=True)
     firmware = _release_firmware(membership, payload.version, field="version")
-    groups = None if payload.groups is None else _named_groups(membership, payload.groups, field="groups")
+    groups = None if payload.groups is None else group_services.groups_resolve(
+        membership=membership, names=payload.groups, actor=request.user, create_missing=False
+    )
     services.firmware_release(
         firmware=firmware,
         groups=groups,
@@ -319,12 +228,11 @@ def release_firmware(request, product: str, payload: ReleaseIn):
 
 @router.put(
     PRODUCT + "/firmware/{int:version}",
-    response={200: FirmwareOut, **error_responses(403, 404)},
+    response={200: schemas.FirmwareOut, **error_responses(403, 404)},
     summary="Edit product firmware",
 )
-def edit_firmware(request, product: str, version: int, payload: FirmwareEdit):
-    membership = product_membership(request, product, write=True)
-    refuse_restricted(membership, "edit firmware")
+def edit_firmware(request, product: str, version: int, payload: schemas.FirmwareEdit):
+    membership = access.membership_for(request.user, product, write=True, product_wide=True)
     firmware = _firmware(membership, version)
     given = payload.model_fields_set
     if not given:
@@ -347,8 +255,7 @@ def edit_firmware(request, product: str, version: int, payload: FirmwareEdit):
 )
 def delete_firmware(request, product: str, version: int):
     """Only a version that was never released can be deleted."""
-    membership = product_membership(request, product, write=True)
-    refuse_restricted(membership, "delete firmware")
+    membership = access.membership_for(request.user, product, write=True, product_wide=True)
     services.firmware_delete(firmware=_firmware(membership, version), actor=request.user)
     return Status(204, None)
 
@@ -361,33 +268,27 @@ def _release_firmware(membership, version: int, *, field: str) -> Firmware:
     return firmware
 
 
-def _named_groups(membership, names: list[str], *, field: str) -> list[Group]:
-    visible = {group.name: group for group in Group.objects.visible_to(membership).filter(name__in=names)}
-    unknown = [name for name in dict.fromkeys(names) if name not in visible]
-    if unknown:
-        raise invalid(field, f"Unknown group: {', '.join(unknown)}.")
-    return [visible[name] for name in dict.fromkeys(names)]
-
-
 # ---------------------------------------------------------------------------------------------
 # Impact previews
 
 
 @router.get(
-    PRODUCT + "/impact", response={200: ImpactOut, **error_responses(404)}, summary="Preview the OTA impact of a change"
+    PRODUCT + "/impact", response={200: schemas.ImpactOut, **error_responses(404)}, summary="Preview the OTA impact of a change"
 )
-def impact(request, product: str, params: Query[ImpactQuery]):
+def impact(request, product: str, params: Query[schemas.ImpactQuery]):
     """`action=edit_groups_for_firmware&firmware_version=N[&groups=a,b][&product_default=...]`:
     devices a release call would target for an update (omitting `groups` simulates `[]`).
     *(ours)* `action=edit_device_groups` with `devices=` (or the list filter parameters) and
     `add=`/`remove=`: the same for a batch group edit, plus `by_target_version`."""
-    membership = product_membership(request, product)
+    membership = access.membership_for(request.user, product)
     visible = Device.objects.visible_to(membership)
     if params.action == "edit_groups_for_firmware":
         if params.firmware_version is None:
             raise invalid("firmware_version", "This field is required for edit_groups_for_firmware.")
         firmware = _release_firmware(membership, params.firmware_version, field="firmware_version")
-        groups = _named_groups(membership, params.groups or [], field="groups")
+        groups = group_services.groups_resolve(
+            membership=membership, names=params.groups or [], actor=request.user, create_missing=False
+        )
         restricted = membership.restricted_group_ids() is not None
         plan = services.release_plan(
             firmware=firmware, groups=groups, product_default=params.product_default, membership=membership
@@ -401,15 +302,12 @@ def impact(request, product: str, params: Query[ImpactQuery]):
     else:
         devices = device_filter(membership, params).qs
     add_names, remove_names = params.add or [], params.remove or []
-    # Groups `add` would create have no release, so they cannot change a target: skip them.
-    add = [group for group in _existing_groups(membership, add_names, field="add") if group is not None]
-    remove = _named_groups(membership, remove_names, field="remove")
+    # Groups `add` would create have no release, so they cannot change a target: leave them out.
+    add = group_services.groups_resolve(
+        membership=membership, names=add_names, actor=request.user, create_missing=True, preview=True, field="add"
+    )
+    remove = group_services.groups_resolve(
+        membership=membership, names=remove_names, actor=request.user, create_missing=False, field="remove"
+    )
     result = group_services.devices_edit_groups_impact(devices=devices, add=add, remove=remove).as_json()
     return {"devices": {"firmware_update": result}}
-
-
-def _existing_groups(membership, names: list[str], *, field: str) -> list[Group | None]:
-    if membership.restricted_group_ids() is not None:
-        return _named_groups(membership, names, field=field)
-    found = {group.name: group for group in Group.objects.filter(product_id=membership.product_id, name__in=names)}
-    return [found.get(name) for name in dict.fromkeys(names)]

@@ -20,7 +20,8 @@ class UploadForm(forms.Form):
 class ReleaseForm(forms.Form):
     """Which groups the version is released to afterwards, and whether it is the product default.
 
-    A member restricted to groups sees only those groups and cannot change the product default.
+    A member restricted to groups sees only those groups and changes nothing product-wide (the
+    product default, the intelligent flag).
     """
 
     groups = forms.ModelMultipleChoiceField(
@@ -43,7 +44,7 @@ class ReleaseForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["groups"].queryset = Group.objects.visible_to(membership).order_by("name")
         if membership.restricted_group_ids() is not None:
-            del self.fields["product_default"]
+            del self.fields["product_default"], self.fields["intelligent"]
 
 
 class LockForm(forms.Form):

@@ -143,12 +143,13 @@ def firmware_delete(request, product, version):
 def _release_request(membership, firmware, form) -> dict:
     """The release a valid form asks for, as arguments of `release_plan` and `firmware_release`.
 
-    A member restricted to groups has no product default field: it stays as it is.
+    A member restricted to groups has no product default or intelligent field: they stay as they are.
     """
     return {
         "firmware": firmware,
         "groups": form.cleaned_data["groups"],
-        "product_default": form.cleaned_data.get("product_default") if "product_default" in form.fields else None,
+        "product_default": form.cleaned_data.get("product_default"),
+        "intelligent": form.cleaned_data.get("intelligent"),
         "membership": membership,
     }
 
@@ -195,7 +196,7 @@ def firmware_release_confirm(request, product, version):
     release = _release_request(membership, firmware, form)
     try:
         if request.method == "POST":
-            plan = services.firmware_release(**release, intelligent=form.cleaned_data["intelligent"], actor=request.user)
+            plan = services.firmware_release(**release, actor=request.user)
             verb = "Released" if plan.releases_anything else "Unreleased"
             return htmx.finished(
                 request, message=f"{verb} v{firmware.version}.", events=EVENTS, next=_list_url(membership.product)

@@ -108,12 +108,14 @@ def group_delete(*, group: Group, actor) -> int:
     return event.count_devices()
 
 
-def groups_resolve(*, membership, names, actor, create_missing: bool, field: str = "groups") -> list[Group]:
+def groups_resolve(*, membership, names, actor, create_missing: bool, preview: bool = False,
+                   field: str = "groups") -> list[Group]:
     """The product's groups with these names, in the order given, without repeats.
 
-    Unknown names are created when `create_missing`, else refused. A member restricted to
-    groups never creates groups, and names outside their groups are unknown to them. Errors are
-    keyed by `field` (the caller's name for the list).
+    Unknown names are created when `create_missing`, else refused; a `preview` of a change that
+    would create them leaves them out instead (a new group has no release, so it changes no
+    target). A member restricted to groups never creates groups, and names outside their groups
+    are unknown to them. Errors are keyed by `field` (the caller's name for the list).
     """
     names = list(dict.fromkeys(names))
     if not names:
@@ -127,6 +129,8 @@ def groups_resolve(*, membership, names, actor, create_missing: bool, field: str
     missing = [name for name in names if name not in found]
     if missing and (not create_missing or membership.restricted_group_ids() is not None):
         raise ValidationError({field: [f"Unknown group: {', '.join(missing)}."]})
+    if preview:
+        return [found[name] for name in names if name in found]
     with transaction.atomic():
         for name in missing:
             found[name] = group_create(product=membership.product, name=name, actor=actor)
@@ -254,8 +258,8 @@ def device_groups_replace_target(*, membership, device: Device, names) -> dict:
         add_groups=frozenset(wanted - current), remove_groups=frozenset((current & seen) - wanted)
     )
     version, rule, group = (
-        Device.objects.filter(pk=device.pk).with_target(scenario, prefix="new")
-        .values_list("new_version", "new_rule", "new_group").get()
+        Device.objects.filter(pk=device.pk).with_target(scenario, prefix="after")
+        .values_list("after_version", "after_rule", "after_group").get()
     )
     return {"version": version, "rule": rule, "group": group}
 

@@ -12,7 +12,7 @@ update rows; rollout progress counts devices by their current target.
 
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 
@@ -83,12 +83,21 @@ class ReleasePlan:
             raise ValidationError({"version": [UNPROVEN_MESSAGE.format(version=self.firmware.version)]})
 
 
-def release_plan(*, firmware: Firmware, groups=None, product_default: bool | None = None, membership=None) -> ReleasePlan:
+PRODUCT_WIDE_MESSAGE = (
+    "Your access to this product is limited to some groups, so you cannot change the product default or "
+    "whether v{version} is delivered intelligently: both reach the whole product. Ask an Administrator."
+)
+
+
+def release_plan(*, firmware: Firmware, groups=None, product_default: bool | None = None,
+                 intelligent: bool | None = None, membership=None) -> ReleasePlan:
     """The plan of a release call: `groups` is the complete list of groups the version is released
-    to afterwards (None leaves them), `product_default` True/False/None (unchanged).
+    to afterwards (None leaves them), `product_default` True/False/None (unchanged), `intelligent`
+    True/False/None (unchanged).
 
     A member restricted to groups (`membership`) names only theirs: the version stays released
-    to the groups they cannot see.
+    to the groups they cannot see, and they may change nothing product-wide (the default, the
+    intelligent flag): that is refused with PermissionDenied.
     """
     before = tuple(Group.objects.filter(product_id=firmware.product_id, released_firmware=firmware).order_by("name"))
     if groups is None:
@@ -104,6 +113,10 @@ def release_plan(*, firmware: Firmware, groups=None, product_default: bool | Non
             raise ValidationError({"groups": [f"Unknown group: {', '.join(foreign)}."]})
     default_before = firmware.product.default_firmware_id == firmware.id
     default_after = default_before if product_default is None else bool(product_default)
+    changes_flag = intelligent is not None and bool(intelligent) != firmware.intelligent
+    restricted = membership.restricted_group_ids() if membership is not None else None
+    if restricted is not None and (default_after != default_before or changes_flag):
+        raise PermissionDenied(PRODUCT_WIDE_MESSAGE.format(version=firmware.version))
     return ReleasePlan(firmware, before, after, default_before, default_after)
 
 
@@ -156,7 +169,9 @@ def firmware_release(*, firmware: Firmware, groups=None, product_default: bool |
         if missing:
             raise ValidationError({"groups": [f"Unknown group: {', '.join(missing)}."]})
         groups = found
-    plan = release_plan(firmware=firmware, groups=groups, product_default=product_default, membership=membership)
+    plan = release_plan(
+        firmware=firmware, groups=groups, product_default=product_default, intelligent=intelligent, membership=membership
+    )
     plan.check()
     impact = plan.impact()
 

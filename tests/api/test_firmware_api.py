@@ -340,6 +340,30 @@ def test_view_only_tokens_cannot_release_and_restricted_ones_not_as_product_defa
     assert not Firmware.objects.get(version=4).ever_released
 
 
+def test_a_restricted_token_cannot_flip_the_product_wide_intelligent_flag(personas, api):
+    v4 = _proven(personas.product, 4)
+    GroupFactory(product=personas.product, name="europe", released_firmware=v4)
+
+    response = api("restricted").put(f"{FIRMWARE}/release", {"version": 4, "intelligent": True})
+
+    assert response.status_code == 403
+    assert "whole product" in error_of(response)["error_description"]
+    v4.refresh_from_db()
+    assert v4.intelligent is False
+    assert not AuditEvent.objects.filter(action="firmware.release").exists()
+
+
+def test_a_restricted_tokens_release_to_its_group_leaves_the_intelligent_flag_alone(personas, api):
+    v4 = _proven(personas.product, 4)
+    Firmware.objects.filter(pk=v4.pk).update(intelligent=True)
+
+    response = api("restricted").put(f"{FIRMWARE}/release", {"version": 4, "groups": ["partner-fleet"]})
+
+    assert response.status_code == 200
+    v4.refresh_from_db()
+    assert v4.intelligent is True
+
+
 def test_a_restricted_token_releases_to_its_group_and_leaves_the_others_alone(personas, api):
     v4 = _proven(personas.product, 4)
     europe = GroupFactory(product=personas.product, name="europe", released_firmware=v4)

@@ -176,3 +176,17 @@ def test_the_preview_takes_the_same_number_of_queries_for_any_fleet_size(client,
         # versions released to groups, impact
         with django_assert_num_queries(9):
             client.get("/products/acme/firmware/5/release/confirm/?groups=beta", headers={"HX-Request": "true"})
+
+
+def test_a_restricted_member_cannot_set_the_intelligent_flag_through_the_confirmation(client, personas, setup):
+    product, v5, beta = setup
+    client.force_login(personas.restricted)
+
+    dialog = client.get("/products/acme/firmware/5/release/", headers={"HX-Request": "true"}).content.decode()
+    response = client.post("/products/acme/firmware/5/release/confirm/", {"intelligent": "on"})
+
+    assert 'name="intelligent"' not in dialog
+    assert response.status_code == 302  # a release of nothing to their groups, the flag ignored
+    v5.refresh_from_db()
+    assert v5.intelligent is False
+    assert AuditEvent.objects.get(action="firmware.release").details["intelligent"] is False
