@@ -5,6 +5,8 @@ from django.http import Http404
 
 from console.models import Membership
 
+OUTSIDE_ACCESS = "a group outside your access"
+
 
 def membership_for(user, product_ref, *, write: bool = False, product_wide: bool = False,
                    manage_team: bool = False) -> Membership:
@@ -34,3 +36,13 @@ def membership_for(user, product_ref, *, write: bool = False, product_wide: bool
     if manage_team and not membership.can_manage_team:
         raise PermissionDenied("Only the product's Owner and Administrators manage the team.")
     return membership
+
+
+def shown_group_name(membership: Membership, name: str | None, *, hidden: str | None = OUTSIDE_ACCESS) -> str | None:
+    """A group's name as this member may read it. A member restricted to groups reads the names
+    of their own groups only; any other group is `hidden` ("a group outside your access", or
+    None where a name field must not hold prose). None stays None."""
+    visible = membership.restricted_group_names()
+    if name is None or visible is None or name in visible:
+        return name
+    return hidden

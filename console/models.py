@@ -113,6 +113,14 @@ class Membership(models.Model):
             self._restricted_group_ids = list(self.restricted_groups.values_list("id", flat=True))
         return self._restricted_group_ids
 
+    def restricted_group_names(self) -> set[str] | None:
+        """The names of the groups this member is limited to, or None when unrestricted (cached)."""
+        if not self.is_restricted:
+            return None
+        if not hasattr(self, "_restricted_group_names"):
+            self._restricted_group_names = set(self.restricted_groups.values_list("name", flat=True))
+        return self._restricted_group_names
+
 
 def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()

@@ -173,6 +173,16 @@ ACTIVITY_KINDS = {
 }
 
 
+GROUP_NAME_DETAILS = ("added", "removed", "groups_before", "groups_after")
+
+
+def _mask_group_names(event, membership) -> None:
+    """Group names in an event's details as a member restricted to groups may read them."""
+    for key in GROUP_NAME_DETAILS:
+        if isinstance(event.details.get(key), list):
+            event.details[key] = [access.shown_group_name(membership, name) for name in event.details[key]]
+
+
 @login_required
 def activity(request, product):
     membership = access.membership_for(request.user, product)
@@ -195,6 +205,9 @@ def activity(request, product):
             device_error = "A device ID is 24 hexadecimal characters (0-9, a-f)."
             events = events.none()
     page = Paginator(events, 50).get_page(request.GET.get("page"))
+    if membership.restricted_group_ids() is not None:
+        for event in page.object_list:
+            _mask_group_names(event, membership)
     context = {
         "membership": membership,
         "product": membership.product,

@@ -26,8 +26,8 @@ MAX_IMPORT_FILE_BYTES = 1024 * 1024
 # Reading devices
 
 
-def device_json(device: Device, groups: list[str]) -> dict:
-    """A device annotated by `with_target()`."""
+def device_json(device: Device, groups: list[str], membership) -> dict:
+    """A device annotated by `with_target()`, as the member may read it."""
     return {
         "id": device.device_id,
         "name": device.name,
@@ -45,7 +45,9 @@ def device_json(device: Device, groups: list[str]) -> dict:
         "quarantined": False,
         "denied": False,
         "notes": device.notes,
-        "firmware_target_reason": {"rule": device.target_rule, "group": device.target_group},
+        "firmware_target_reason": {
+            "rule": device.target_rule, "group": access.shown_group_name(membership, device.target_group, hidden=None)
+        },
     }
 
 
@@ -66,7 +68,7 @@ def list_devices(request, product: str, params: Query[schemas.DeviceListQuery]):
     rows = list(devices.with_target()[offset : offset + per_page]) if offset < total else []
     names = _group_names(rows, membership) if rows else {}
     return {
-        "devices": [device_json(device, names.get(device.pk, [])) for device in rows],
+        "devices": [device_json(device, names.get(device.pk, []), membership) for device in rows],
         "customers": [],
         "meta": {"page": params.page, "per_page": per_page, "total_pages": -(-total // per_page), "total": total},
     }
@@ -80,7 +82,7 @@ def list_devices(request, product: str, params: Query[schemas.DeviceListQuery]):
 def get_device(request, product: str, device_id: str):
     membership = access.membership_for(request.user, product)
     device = Device.objects.visible_to(membership).with_target().get_by_device_id(device_id)
-    return device_json(device, _group_names([device], membership).get(device.pk, []))
+    return device_json(device, _group_names([device], membership).get(device.pk, []), membership)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,6 +37,15 @@ class DeviceQuerySet(models.QuerySet):
             raise Http404("No such device")
         return device
 
+    def get_for_member(self, membership, raw_id: str) -> "Device":
+        """A device as a member's pages show it: one they may see (else Http404), with its
+        product, its target annotated and the deciding group named as they may read it."""
+        from console.access import shown_group_name
+
+        device = self.visible_to(membership).with_target().select_related("product").get_by_device_id(raw_id)
+        device.target_group = shown_group_name(membership, device.target_group)
+        return device
+
     def in_groups(self, group_ids, *, match_all: bool = False, sizes: dict | None = None):
         """Devices in any (or, with match_all, every) of the given groups, by group id.
 

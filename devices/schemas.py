@@ -16,7 +16,10 @@ MAX_PAGE = 10_000_000
 
 class TargetReason(Schema):
     rule: Literal["development", "locked", "group", "product_default", "none"]
-    group: str | None
+    group: str | None = Field(
+        description="The group whose release decided the target (rule `group`); null otherwise, and for a "
+        "member restricted to groups when that group is outside their access."
+    )
 
 
 class DeviceOut(Schema):

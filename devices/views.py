@@ -204,10 +204,6 @@ def devices_edit_groups(request, product):
     return htmx.dialog(request, template, context, name="edit-groups-dialog", refused=bool(form.errors))
 
 
-def _get_device(membership, device_id) -> Device:
-    return Device.objects.visible_to(membership).with_target().select_related("product").get_by_device_id(device_id)
-
-
 def _device_context(request, membership, device, **extra) -> dict:
     context = {
         "membership": membership,
@@ -286,7 +282,7 @@ DEVICE_PARTIALS = {"device-header", "device-history"}
 @htmx.vary_on_htmx
 def device_detail(request, product, device_id):
     membership = access.membership_for(request.user, product)
-    device = _get_device(membership, device_id)
+    device = Device.objects.get_for_member(membership, device_id)
     context = _device_context(request, membership, device)
     partial = request.htmx.target if htmx.is_htmx(request) and request.htmx.target in DEVICE_PARTIALS else None
     if partial in (None, "device-history"):
@@ -300,7 +296,7 @@ def device_detail(request, product, device_id):
 def device_groups(request, product, device_id):
     """The device header in edit mode ("+ Add groups" / "Edit"); "Done" posts the full list."""
     membership = access.membership_for(request.user, product, write=True)
-    device = _get_device(membership, device_id)
+    device = Device.objects.get_for_member(membership, device_id)
     visible = {group.name: group for group in Group.objects.visible_to(membership).order_by("name")}
     restricted = membership.restricted_group_ids() is not None
     form = forms.DeviceGroupsForm(request.POST if request.method == "POST" else None, choices=visible)
@@ -347,7 +343,7 @@ def _device_groups_saved(request, membership, device, *, created: bool) -> HttpR
     if not request.htmx:
         messages.success(request, f"Groups of {device} saved.")
         return redirect(detail_url)
-    device = _get_device(membership, device.device_id)
+    device = Device.objects.get_for_member(membership, device.device_id)
     response = render(request, "devices/device_detail.html#device-header", _device_context(request, membership, device))
     for event in ("devicesChanged", "firmwareChanged", *(("groupsChanged",) if created else ())):
         trigger_client_event(response, event, {})

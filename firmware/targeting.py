@@ -29,6 +29,8 @@ from django.db.models import (
     When,
 )
 
+from console.access import OUTSIDE_ACCESS
+
 UNCHANGED = object()
 
 RULE_DEVELOPMENT = "development"
@@ -191,11 +193,13 @@ def annotations(scenario: Scenario = CURRENT, *, prefix: str = "target") -> dict
 
 
 def explain(rule: str, group: str | None) -> str:
-    """A sentence for people: why a device has the target it has."""
+    """A sentence for people: why a device has the target it has. `group` is the name the reader
+    may see (see console.access.shown_group_name)."""
+    if rule == RULE_GROUP and group == OUTSIDE_ACCESS:
+        return f"Released to {OUTSIDE_ACCESS}"
     if rule == RULE_GROUP and group:
         return f"Released to group {group}"
     return RULE_LABELS.get(rule, rule)
-
 
 
 

@@ -21,11 +21,6 @@ def _firmware(membership, version: int) -> Firmware:
     return get_object_or_404(Firmware.objects.select_related("product"), product=membership.product, version=version)
 
 
-def _device(membership, device_id: str) -> Device:
-    devices = Device.objects.visible_to(membership).with_target().select_related("product")
-    return get_object_or_404(devices, device_id=device_id.lower())
-
-
 def _list_url(product) -> str:
     return reverse("firmware:list", kwargs={"product": product.slug})
 
@@ -208,7 +203,11 @@ def firmware_release_confirm(request, product, version):
         return _release_form_dialog(request, membership, firmware, form, refused=True)
 
     impact = plan.impact(Device.objects.visible_to(membership)).as_json()
-    context = _context(membership, firmware=firmware, form=form, plan=plan, impact=impact, query=data.urlencode())
+    shown = [group for group in plan.groups_after if access.shown_group_name(membership, group.name) == group.name]
+    context = _context(
+        membership, firmware=firmware, form=form, plan=plan, impact=impact, query=data.urlencode(),
+        target_groups=shown, target_groups_hidden=len(plan.groups_after) - len(shown),
+    )
     return htmx.dialog(
         request, "firmware/firmware_release_confirm_dialog.html", context, name="firmware-release-confirm-dialog"
     )
@@ -227,7 +226,7 @@ def _section_context(membership, device) -> dict:
 @htmx.vary_on_htmx
 def device_firmware(request, product, device_id):
     membership = access.membership_for(request.user, product)
-    device = _device(membership, device_id)
+    device = Device.objects.get_for_member(membership, device_id)
     if not request.htmx:
         return redirect(_device_url(membership.product, device))
     return render(request, "firmware/device_firmware.html", _section_context(membership, device))
@@ -238,7 +237,7 @@ def device_firmware(request, product, device_id):
 @htmx.vary_on_htmx
 def device_lock(request, product, device_id):
     membership = access.membership_for(request.user, product, write=True)
-    device = _device(membership, device_id)
+    device = Device.objects.get_for_member(membership, device_id)
     versions = list(Firmware.objects.for_product(membership.product).only("version", "title"))
     data = request.POST if request.method == "POST" else (request.GET or None)
     form = forms.LockForm(data, versions=versions, initial={"version": device.desired_firmware_version})
@@ -256,7 +255,7 @@ def device_lock(request, product, device_id):
                     next=_device_url(membership.product, device),
                 )
         if not form.errors:
-            preview = services.device_target_preview(device=device, locked=version)
+            preview = services.device_target_preview(device=device, locked=version, membership=membership)
     context = _section_context(membership, device) | {"form": form, "preview": preview, "versions": versions}
     return htmx.dialog(
         request, "firmware/device_lock_dialog.html", context, name="device-lock-dialog", refused=bool(form.errors)
@@ -268,13 +267,13 @@ def device_lock(request, product, device_id):
 @htmx.vary_on_htmx
 def device_unlock(request, product, device_id):
     membership = access.membership_for(request.user, product, write=True)
-    device = _device(membership, device_id)
+    device = Device.objects.get_for_member(membership, device_id)
     if request.method == "POST":
         services.device_lock(device=device, version=None, actor=request.user)
         return htmx.finished(
             request, message=f"Unlocked {device}.", events=EVENTS, next=_device_url(membership.product, device)
         )
-    preview = services.device_target_preview(device=device, locked=None)
+    preview = services.device_target_preview(device=device, locked=None, membership=membership)
     context = _section_context(membership, device) | {
         "preview": preview,
         "title": f"Unlock {device}",
@@ -291,14 +290,14 @@ def device_unlock(request, product, device_id):
 def device_development(request, product, device_id):
     """Mark or unmark a development device (the dialog offers the opposite of its state)."""
     membership = access.membership_for(request.user, product, write=True)
-    device = _device(membership, device_id)
+    device = Device.objects.get_for_member(membership, device_id)
     development = not device.development
     if request.method == "POST":
         development = request.POST.get("development") in {"true", "on", "1"}
         services.device_development_set(device=device, development=development, actor=request.user)
         message = f"Marked {device} as a development device." if development else f"{device} is no longer a development device."
         return htmx.finished(request, message=message, events=EVENTS, next=_device_url(membership.product, device))
-    preview = services.device_target_preview(device=device, development=development)
+    preview = services.device_target_preview(device=device, development=development, membership=membership)
     context = _section_context(membership, device) | {
         "preview": preview,
         "title": "Mark as development device" if development else "Unmark development device",

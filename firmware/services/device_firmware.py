@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from console import access
 from console.models import AuditEvent
 from devices.models import Device
 from firmware import handshake, targeting
@@ -28,9 +29,11 @@ def _target_of(device: Device, scenario: targeting.Scenario = targeting.CURRENT)
     return {"version": row["target_version"], "rule": row["target_rule"], "group": row["target_group"]}
 
 
-def device_target_preview(*, device: Device, locked=targeting.UNCHANGED, development=targeting.UNCHANGED) -> dict:
+def device_target_preview(*, device: Device, locked=targeting.UNCHANGED, development=targeting.UNCHANGED,
+                          membership=None) -> dict:
     """The device's target now and after a lock/unlock or (un)marking development, in one query:
-    `{"before": {version, rule, group, reason}, "after": {...}, "changed": bool, "impacted": bool}`."""
+    `{"before": {version, rule, group, reason}, "after": {...}, "changed": bool, "impacted": bool}`.
+    The reasons name groups as `membership` may read them."""
     scenario = targeting.Scenario(locked=locked, development=development)
     row = (
         Device.objects.filter(pk=device.pk)
@@ -41,7 +44,8 @@ def device_target_preview(*, device: Device, locked=targeting.UNCHANGED, develop
     )
     before, after = ({part: row[f"{side}_{part}"] for part in ("version", "rule", "group")} for side in ("current", "after"))
     for side in (before, after):
-        side["reason"] = targeting.explain(side["rule"], side["group"])
+        shown = access.shown_group_name(membership, side["group"]) if membership is not None else side["group"]
+        side["reason"] = targeting.explain(side["rule"], shown)
     impacted = targeting.is_impacted(
         running=row["firmware_version"], current_target=before["version"], after_target=after["version"]
     )

@@ -11,6 +11,7 @@ from devices.models import Device
 from groups.models import Group, GroupMembership
 from tests.api.conftest import error_of
 from tests.conftest import id_lookups
+from tests.firmware.helpers import proven_firmware
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
 
 pytestmark = pytest.mark.django_db
@@ -614,3 +615,17 @@ def test_removing_another_products_device_is_404(personas, api):
     theirs = DeviceFactory(product=personas.other_product)
     assert api("admin").delete(f"{DEVICES}/{theirs.device_id}").status_code == 404
     assert Device.objects.filter(pk=theirs.pk).exists()
+
+
+def test_the_target_reason_hides_a_group_outside_a_restricted_tokens_access(personas, api):
+    v5 = proven_firmware(personas.product, 5)
+    device = DeviceFactory(product=personas.product, firmware_version=4)
+    GroupFactory(product=personas.product, name="europe", released_firmware=v5, devices=[device])
+    personas.restricted_group.memberships.create(device=device)
+
+    restricted = api("restricted").get(f"/v1/products/acme/devices/{device.device_id}").json()
+    developer = api("developer").get(f"/v1/products/acme/devices/{device.device_id}").json()
+
+    assert restricted["firmware_target_reason"] == {"rule": "group", "group": None}
+    assert developer["firmware_target_reason"] == {"rule": "group", "group": "europe"}
+    assert restricted["targeted_firmware_release_version"] == 5
