@@ -139,6 +139,7 @@ def device_list(request, product):
         "page_query": page_query,
         "filter_hidden": [pair for pair in filter_pairs if pair[1] != ""],
         "can_edit": membership.can_write,
+        "groups_url": reverse("groups:list", kwargs={"product": membership.product.slug}),
         "can_create_groups": membership.can_write and membership.restricted_group_ids() is None,
     }
     partial = None

@@ -3,14 +3,23 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from console import access, htmx
+from console.models import AuditEvent
+from devices.models import Device
+from firmware.models import Firmware
 from groups import forms, services
 from groups.models import Group
+
+# How far back the group page looks for events that name the group (they are read newest first
+# and kept when they name it, so the page costs the same however old the product is).
+EVENTS_SCANNED = 500
+EVENTS_SHOWN = 20
 
 
 def _membership_for_group_admin(request, product):
@@ -41,11 +50,9 @@ def group_list(request, product):
         .order_by("name")
     )
     # A product can have a thousand groups: reverse each link once, not three times per row.
-    devices_url = reverse("devices:list", kwargs={"product": product})
-    edit_url, delete_url = (_group_url_maker(name, product) for name in ("groups:edit", "groups:delete"))
+    urls = {name: _group_url_maker(f"groups:{name}", product) for name in ("detail", "edit", "delete")}
     for group in groups:
-        group.devices_url = f"{devices_url}?{urlencode({'groups': group.name})}"
-        group.edit_url, group.delete_url = edit_url(group.id), delete_url(group.id)
+        group.detail_url, group.edit_url, group.delete_url = (urls[name](group.id) for name in urls)
     context = {
         "membership": membership,
         "product": membership.product,
@@ -54,6 +61,78 @@ def group_list(request, product):
         "can_edit_groups": membership.can_write and membership.restricted_group_ids() is None,
     }
     return render(request, htmx.partial(request, "groups/group_list.html", "group-table"), context)
+
+
+def _names_group(event, name: str) -> bool:
+    details = event.details or {}
+    if event.object_type == "group":
+        return event.object_repr == name
+    return any(name in (details.get(key) or ()) for key in ("added", "removed", "groups_before", "groups_after"))
+
+
+def _describe_for_group(event, name: str) -> str:
+    """What an event did to this group, naming no other group (a restricted member may read it)."""
+    details = event.details or {}
+    devices = f"{event.device_count:,} device{'' if event.device_count == 1 else 's'}"
+    if event.action == "group.create":
+        return "Created the group"
+    if event.action == "group.edit":
+        renamed = (details.get("before") or {}).get("name")
+        return f"Renamed the group from {renamed}" if renamed else "Edited the group's description or color"
+    if event.action == "device.groups":
+        verb = "Added devices to the group" if name in (details.get("added") or ()) else "Removed devices from the group"
+        return f"{verb} ({devices} changed by this edit)"
+    version = details.get("version")
+    if name in (details.get("groups_after") or ()):
+        return f"Released v{version} to the group" + ("" if name not in (details.get("groups_before") or ()) else " (unchanged)")
+    return f"Unreleased v{version} from the group"
+
+
+def _bars(counts: list[tuple[int | None, int]], total: int) -> list[dict]:
+    """Rows of a horizontal bar chart: version, devices and share of the group."""
+    return [
+        {"version": version, "devices": devices, "percent": round(100 * devices / total, 1) if total else 0}
+        for version, devices in counts
+        if devices
+    ]
+
+
+@login_required
+@require_GET
+def group_detail(request, product, group_id):
+    """A group's page: its release and release history, the versions its devices run and are
+    targeted, its members (the devices list filtered to it) and its activity."""
+    membership = access.membership_for(request.user, product)
+    group = get_object_or_404(
+        Group.objects.visible_to(membership).select_related("product", "released_firmware"), pk=group_id
+    )
+    product = membership.product
+    members = Device.objects.filter(product=product).in_groups([group.id], sizes={group.id: group.device_count})
+    running = list(
+        members.order_by().values_list("firmware_version").annotate(n=Count("id")).order_by("-firmware_version")
+    )
+    targets = Firmware.objects.filter(product=product).rollout_progress(devices=members, product=product)
+    targeted = [(rollout.version, rollout.targeted) for rollout in targets]
+    untargeted = group.device_count - sum(devices for _version, devices in targeted)
+    recent = AuditEvent.objects.filter(
+        product=product, action__in=["device.groups", "firmware.release", "group.create", "group.edit"]
+    ).select_related("actor")[:EVENTS_SCANNED]
+    events = [event for event in recent if _names_group(event, group.name)][:EVENTS_SHOWN]
+    for event in events:
+        event.summary = _describe_for_group(event, group.name)
+    context = {
+        "membership": membership,
+        "product": product,
+        "nav": "groups",
+        "group": group,
+        "running": _bars(running, group.device_count),
+        "targeted": _bars([*targeted, (None, untargeted)], group.device_count),
+        "releases": [event for event in events if event.action == "firmware.release"],
+        "events": events,
+        "devices_url": f"{reverse('devices:list', kwargs={'product': product.slug})}?{urlencode({'groups': group.name})}",
+        "can_edit_groups": membership.can_write and membership.restricted_group_ids() is None,
+    }
+    return render(request, "groups/group_detail.html", context)
 
 
 @login_required
