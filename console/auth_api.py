@@ -1,13 +1,12 @@
 """Access tokens: `POST /oauth/token` (password grant) and `DELETE /v1/access_tokens/current`."""
 
-from django.contrib.auth import authenticate, get_user_model
-from django.db.models import Q
+from django.contrib.auth import authenticate
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field
 
 from console.api.errors import ApiError, error_responses
 from console.api.parsing import Int
-from console import services, throttle
+from console import services
 from console.models import DEFAULT_TOKEN_SECONDS, MAX_TOKEN_SECONDS
 
 router = Router(tags=["Authentication"])
@@ -36,18 +35,6 @@ class OkOut(Schema):
     ok: bool
 
 
-def _user_for(username: str, password: str):
-    """The active user with these credentials; the username may also be the account's email."""
-    candidate = (
-        get_user_model()
-        .objects.filter(Q(username=username) | Q(email__iexact=username))
-        .order_by("-username")  # an exact username match wins over an email match
-        .first()
-    )
-    login = candidate.get_username() if candidate is not None else username
-    return authenticate(username=login, password=password)
-
-
 @router.post(
     "/oauth/token",
     auth=None,
@@ -55,8 +42,9 @@ def _user_for(username: str, password: str):
     summary="Create an access token (password grant)",
 )
 def create_token(request, payload: TokenIn):
-    """Form-encoded or JSON. Repeated wrong credentials are throttled (429) per username and per
-    client address; a throttled call fails even with the right password."""
+    """Form-encoded or JSON. The username may be the account's email. Repeated wrong credentials
+    are throttled (429) per account and per client address, together with the console's and the
+    admin's sign-in; a throttled call fails even with the right password."""
     if payload.grant_type != "password":
         raise ApiError(
             400,
@@ -67,19 +55,10 @@ def create_token(request, payload: TokenIn):
     missing = {field: ["This field is required."] for field in ("username", "password") if not getattr(payload, field)}
     if missing:
         raise ApiError(400, "invalid_request", "Send a username and a password.", missing)
-    address = throttle.client_address(request)
-    if throttle.is_throttled(payload.username, address):
-        raise ApiError(
-            429,
-            "too_many_requests",
-            "Too many failed sign-in attempts; wait 15 minutes and try again.",
-            headers={"Retry-After": str(throttle.WINDOW_SECONDS)},
-        )
-    user = _user_for(payload.username, payload.password)
+    # django-axes refuses a locked-out login here and answers 429 (console.signin.lockout_response).
+    user = authenticate(request, username=payload.username, password=payload.password)
     if user is None:
-        throttle.record_failure(payload.username, address)
         raise ApiError(400, "invalid_grant", "User credentials are invalid: check the username and password.")
-    throttle.reset(payload.username)
     _token, raw, refresh = services.token_create(
         user=user, name=f"oauth {payload.client_id or ''}".strip()[:100], expires_in=payload.expires_in
     )

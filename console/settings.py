@@ -5,6 +5,7 @@ Production sets DATABASE_URL, SECRET_KEY, ALLOWED_HOSTS and FLEET_SECURE=1.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "django_htmx",
     "django_filters",
     "template_partials",
@@ -84,14 +86,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "console.middleware.CacheControlMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: an oversize body is refused before anything reads it.
+    "console.middleware.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "console.middleware.SecurityHeadersMiddleware",
+    # Turns a locked-out sign-in (console, admin, API token grant) into a 429 (console.signin).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -120,7 +127,8 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Per-process by default; set CACHE_URL=redis://host:6379/0 so every web node shares login throttles.
+# Per-process by default (nothing shared between workers lives in it: sign-in failures are
+# counted in the database); CACHE_URL=redis://host:6379/0 points it at Redis.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
     if os.environ.get("CACHE_URL")
@@ -134,10 +142,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Wrong passwords allowed per username and per client address in 15 minutes, on the sign-in
-# form and the API's password grant together.
+# Sign-in with the username or the email, any case (console.signin); axes first, so a locked-out
+# login is refused before its password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "console.signin.LoginBackend"]
+
+# Wrong passwords allowed per account (however its login is spelled) and per client address in
+# 15 minutes, on the console's and the admin's sign-in forms and the API's password grant
+# together; the attempt that reaches the limit is already refused. Counted by django-axes in
+# the database, so every worker and web node shares the counts.
 LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
 LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20)
+# Proxies in front of the web nodes that append to X-Forwarded-For (1 behind one load balancer);
+# 0 trusts REMOTE_ADDR. Wrong here, every client would share the balancer's address count.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_HANDLER = "console.signin.ThrottleHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURES_PER_USERNAME
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_CALLABLE = "console.signin.throttle_key"
+AXES_CLIENT_IP_CALLABLE = "console.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "console.signin.lockout_response"
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+# A success must not wipe the counts: axes would also delete its address's rows, so an attacker
+# signing in to their own account between guesses would reset their victims' counts.
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -166,6 +195,12 @@ MEDIA_URL = "media/"
 FIRMWARE_MAX_BYTES = env_int("FIRMWARE_MAX_BYTES", 8 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Request bodies are refused by their Content-Length before anything reads them
+# (console.middleware.RequestBodyLimitMiddleware): sign-in forms (no session) are small, a
+# firmware upload is the binary plus its form, anything else the larger of the two limits.
+SIGN_IN_BODY_MAX_BYTES = env_int("SIGN_IN_BODY_MAX_BYTES", 64 * 1024)
+MULTIPART_OVERHEAD_BYTES = 256 * 1024
+REQUEST_BODY_MAX_BYTES = max(DATA_UPLOAD_MAX_MEMORY_SIZE, FIRMWARE_MAX_BYTES) + MULTIPART_OVERHEAD_BYTES
 # "Edit groups" posts up to 1,000 ticked device ids plus the groups and the CSRF token.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2_000
 

@@ -5,36 +5,19 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from console import access, forms, services, throttle
+from console import access, forms, services
 from console.models import AccessToken, AuditEvent, Membership, Role
 from devices.models import Device, normalize_device_id
 from groups.models import Group
 
 
 class LoginView(auth_views.LoginView):
-    """Django's sign-in, with repeated failures per username and per address throttled."""
+    """Django's sign-in; guesses are throttled by django-axes (console.signin)."""
 
     redirect_authenticated_user = True
-
-    def post(self, request, *args, **kwargs):
-        username = request.POST.get("username", "")
-        address = throttle.client_address(request)
-        if throttle.is_throttled(username, address):
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(None, "Too many failed sign-in attempts. Wait 15 minutes, then try again.")
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        throttle.record_failure(self.request.POST.get("username", ""), throttle.client_address(self.request))
-        return super().form_invalid(form)
-
-    def form_valid(self, form):
-        throttle.reset(form.get_user().get_username())
-        return super().form_valid(form)
 
 
 @login_required
@@ -131,6 +114,7 @@ def team_member(request, product, member_id):
 
 # Personal API tokens ------------------------------------------------------------------------
 
+@never_cache  # it shows a new token's raw value once
 @login_required
 def tokens(request):
     created = None
@@ -148,7 +132,7 @@ def tokens(request):
     context = {
         "form": form,
         "created": created,
-        "tokens": AccessToken.objects.filter(user=request.user).order_by("-created_at"),
+        "tokens": AccessToken.objects.filter(user=request.user).select_related("user").order_by("-created_at"),
         "now": timezone.now(),
     }
     return render(request, "console/tokens.html", context, status=400 if form.errors else 200)
