@@ -102,6 +102,21 @@ class Membership(models.Model):
     def can_manage_team(self) -> bool:
         return self.role in TEAM_ROLES
 
+    def allows(self, need: str) -> bool:
+        """Whether the role permits a kind of access: "view"; "write" (within a restricted
+        member's groups); "product" (product-wide writes, which restricted members may not make);
+        "team" (the team itself). The admin asks this object by object, as the console asks
+        console.access.membership_for."""
+        if need == "view":
+            return True
+        if need == "write":
+            return self.can_write
+        if need == "product":
+            return self.can_write and self.restricted_group_ids() is None
+        if need == "team":
+            return self.can_manage_team
+        raise ValueError(f"Unknown kind of access {need!r}")
+
     def restricted_group_ids(self) -> list[int] | None:
         """The ids of the groups this member is limited to (maybe none), or None when unrestricted.
 
@@ -126,6 +141,13 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def password_digest(user) -> str:
+    """What binds a token to the password its user had when it was issued: a token whose user's
+    password changed since (whichever way: console, admin, `changepassword`, a reset) is dead.
+    A digest of the stored hash, never the hash itself, so the tokens table holds no copy."""
+    return hashlib.sha256(f"fleet-token-password:{user.password}".encode()).hexdigest()
+
+
 DEFAULT_TOKEN_SECONDS = 90 * 24 * 3600
 MAX_TOKEN_SECONDS = 365 * 24 * 3600
 
@@ -135,7 +157,8 @@ class AccessTokenQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
 
     def live(self, key_hash: str):
-        """The token with this hash, unless revoked, expired or its user deactivated."""
+        """The token with this hash, unless revoked, expired or its user deactivated (authenticate()
+        also refuses it once its user's password has changed)."""
         return self.filter(key_hash=key_hash, revoked_at__isnull=True, expires_at__gt=Now(), user__is_active=True)
 
     def authenticate(self, raw: str):
@@ -156,7 +179,7 @@ class AccessTokenQuerySet(models.QuerySet):
         token_fields, user_fields = _attnames(AccessToken), _attnames(user_model)
         token = AccessToken.from_db(connection.alias, token_fields, row[: len(token_fields)])
         token.user = user_model.from_db(connection.alias, user_fields, row[len(token_fields) :])
-        return token
+        return token if token.password_unchanged else None
 
 
 HASH_SENTINEL = "key-hash-sentinel"  # stands for the hash while compiling; real hashes are hex
@@ -186,6 +209,8 @@ class AccessToken(models.Model):
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # password_digest(user) when issued; see password_unchanged.
+    password_digest = models.CharField(max_length=64, editable=False)
 
     objects = AccessTokenQuerySet.as_manager()
 
@@ -202,8 +227,15 @@ class AccessToken(models.Model):
             key_hash=_token_hash(raw),
             refresh_hash=_token_hash(refresh),
             expires_at=timezone.now() + timedelta(seconds=expires_in),
+            password_digest=password_digest(user),
         )
         return token, raw, refresh
+
+    @property
+    def password_unchanged(self) -> bool:
+        """False once the user's password has changed since the token was issued: the token no
+        longer authenticates, as a session ends on a password change."""
+        return secrets.compare_digest(self.password_digest, password_digest(self.user))
 
     def revoke(self) -> None:
         self.revoked_at = timezone.now()

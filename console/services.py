@@ -39,6 +39,9 @@ def membership_change_role(*, membership: Membership, role: str, actor) -> Membe
     locked = Membership.objects.select_for_update().get(pk=membership.pk)
     if locked.role == role:
         return locked
+    if locked.user_id == getattr(actor, "pk", None):
+        # Otherwise an Administrator could make themselves Owner and the Owner an Administrator.
+        raise ValidationError({"role": ["You cannot change your own role; ask the Owner or another Administrator."]})
     if locked.role == Role.OWNER:
         raise ValidationError({"role": ["The Owner's role changes only when ownership is transferred to someone else."]})
     before = locked.role
@@ -98,3 +101,16 @@ def token_revoke(*, token: AccessToken, actor) -> None:
     if token.revoked_at is None:
         token.revoke()
         AuditEvent.record(product=None, actor=actor, action="token.revoke", obj=token, token_id=token.pk)
+
+
+@transaction.atomic
+def product_rename(*, product, name: str, actor):
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationError({"name": ["Give the product a name of 1 to 100 characters."]})
+    if name == product.name:
+        return product
+    before, product.name = product.name, name
+    product.save(update_fields=["name"])
+    AuditEvent.record(product=product, actor=actor, action="product.rename", obj=product, before=before, after=name)
+    return product

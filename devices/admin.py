@@ -1,8 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.shortcuts import render
 
-from console.admin import ProductScopedAdmin
+from console.admin import PRODUCT_WIDE, WRITE, ProductScopedAdmin, visible
+from devices import services as device_services
 from devices.models import Device
 from groups import services as group_services
 from groups.models import Group, GroupMembership
@@ -16,8 +18,39 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["added_by", "added_at"]
     verbose_name = "group membership"
 
+    # A device's groups are changed by whoever may change the device (a restricted member: only
+    # within their groups, the only ones they see here).
+    @property
+    def parent_admin(self):
+        return self.admin_site._registry[self.parent_model]
+
+    def has_view_permission(self, request, obj=None):
+        return self.parent_admin.has_view_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self.parent_admin.has_change_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self.parent_admin.has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.parent_admin.has_change_permission(request, obj)
+
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("group", "added_by")
+        groups = visible_groups(request, Group.objects.all())
+        return super().get_queryset(request).filter(group__in=groups).select_related("group", "added_by")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        # Only the device's own product's groups (that the user sees): a foreign id is invalid,
+        # and its name is never rendered back.
+        choices = Group.objects.filter(product_id=obj.product_id) if obj else Group.objects.none()
+        formset.form.base_fields["group"].queryset = visible_groups(request, choices)
+        return formset
+
+
+def visible_groups(request, queryset):
+    return visible(request, queryset, scope=lambda groups, membership: groups.visible_to(membership))
 
 
 class GroupListFilter(admin.SimpleListFilter):
@@ -25,15 +58,15 @@ class GroupListFilter(admin.SimpleListFilter):
     parameter_name = "group"
 
     def lookups(self, request, model_admin):
-        groups = Group.objects.select_related("product").order_by("product__name", "name")
-        if not request.user.is_superuser:
-            groups = groups.filter(product__memberships__user=request.user)
-        return [(group.pk, f"{group.product.slug} / {group.name}") for group in groups]
+        groups = visible_groups(request, Group.objects.select_related("product").order_by("product__name", "name"))
+        return [(str(group.pk), f"{group.product.slug} / {group.name}") for group in groups]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.in_groups([self.value()])
-        return queryset
+        if self.value() is None:
+            return queryset
+        if self.value() not in {value for value, _label in self.lookup_choices}:
+            raise IncorrectLookupParameters(f"group={self.value()!r} is none of your groups' numbers.")
+        return queryset.in_groups([int(self.value())])
 
 
 class LockedListFilter(admin.SimpleListFilter):
@@ -59,22 +92,39 @@ class GroupChoiceForm(forms.Form):
 
 @admin.register(Device)
 class DeviceAdmin(ProductScopedAdmin):
+    # Devices are imported by the console and the API (IDs checked, keys issued); the admin
+    # edits their name and notes and their groups, and removes them.
+    needs = {"add": None, "change": WRITE, "delete": PRODUCT_WIDE}
     list_display = ["device_id", "name", "serial_number", "product", "group_tags", "firmware_version",
                     "desired_firmware_version", "development", "online", "last_handshake_at"]
     list_filter = [("product", admin.RelatedOnlyFieldListFilter), GroupListFilter, "online", "development", LockedListFilter]
     search_fields = ["=device_id", "device_id__startswith", "name", "serial_number"]
     list_select_related = ["product"]
-    readonly_fields = ["firmware_version", "desired_firmware_version", "development", "online",
-                       "last_handshake_at", "created_at", "updated_at"]
-    fields = ["product", "device_id", "name", "serial_number", "notes", "platform_id", *readonly_fields]
+    readonly_fields = ["product", "device_id", "serial_number", "platform_id", "firmware_version",
+                       "desired_firmware_version", "development", "online", "last_handshake_at", "created_at",
+                       "updated_at"]
+    fields = ["product", "device_id", "name", "serial_number", "notes", "platform_id", *readonly_fields[4:]]
     inlines = [MembershipInline]
     actions = ["add_to_group", "remove_from_group"]
     show_full_result_count = False
 
-    def get_readonly_fields(self, request, obj=None):
+    def scope(self, queryset, membership):
+        return queryset.visible_to(membership)
+
+    def save_model(self, request, obj, form, change):
         # A device stays in its product (the database refuses a move: its groups and counts are
         # the product's); it is removed and imported instead.
-        return [*self.readonly_fields, "product"] if obj else self.readonly_fields
+        device_services.device_edit(
+            device=Device.objects.get(pk=obj.pk), name=form.cleaned_data["name"], notes=form.cleaned_data["notes"],
+            actor=request.user,
+        )
+
+    def delete_model(self, request, obj):
+        device_services.device_remove(device=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for device in queryset.select_related("product"):
+            device_services.device_remove(device=device, actor=request.user)
 
     def get_queryset(self, request):
         # Group tags for the whole page in one extra query, however many rows.
@@ -103,13 +153,14 @@ class DeviceAdmin(ProductScopedAdmin):
         )
 
     def _group_action(self, request, queryset, *, adding: bool):
-        products = set(queryset.values_list("product_id", flat=True).distinct()[:2])
+        queryset = self.writable(request, queryset)
+        products = set(queryset.order_by().values_list("product_id", flat=True).distinct()[:2])
         verb = "add to" if adding else "remove from"
         if len(products) != 1:
             self.message_user(request, f"Select devices of one product to {verb} a group.", messages.ERROR)
             return None
         product_id = products.pop()
-        groups = Group.objects.filter(product_id=product_id).order_by("name")
+        groups = visible_groups(request, Group.objects.filter(product_id=product_id).order_by("name"))
         submitted = "preview" in request.POST or "apply" in request.POST
         form = GroupChoiceForm(request.POST if submitted else None, groups=groups)
         add_or_remove = "add" if adding else "remove"

@@ -2,13 +2,16 @@ from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from console.admin import ProductScopedAdmin
+from console.admin import PRODUCT_WIDE, ProductScopedAdmin
 from devices.models import Device
+from firmware import services
 from firmware.models import Firmware, FirmwareUpdate
 
 
 @admin.register(Firmware)
 class FirmwareAdmin(ProductScopedAdmin):
+    # Uploads and deletions go through the console and the API, which store and check binaries.
+    needs = {"add": None, "change": PRODUCT_WIDE, "delete": None}
     list_display = ["version", "title", "product", "size", "uploaded_by", "uploaded_at", "ever_released", "device_count"]
     list_filter = [("product", admin.RelatedOnlyFieldListFilter), "ever_released"]
     search_fields = ["title", "description"]
@@ -30,24 +33,21 @@ class FirmwareAdmin(ProductScopedAdmin):
     def device_count(self, firmware):
         return firmware.device_count
 
-    def has_add_permission(self, request):
-        # Uploads go through the console and the API, which validate and store the binary.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def save_model(self, request, obj, form, change):
+        services.firmware_edit(
+            firmware=Firmware.objects.get(pk=obj.pk), title=form.cleaned_data["title"],
+            description=form.cleaned_data["description"], actor=request.user,
+        )
 
 
 @admin.register(FirmwareUpdate)
 class FirmwareUpdateAdmin(ProductScopedAdmin):
+    needs = {"add": None, "change": None, "delete": None}
     list_display = ["device", "product", "from_version", "to_version", "status", "created_at", "finished_at"]
     list_filter = ["status", ("product", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["device__device_id"]
     list_select_related = ["device", "product"]
     readonly_fields = ["product", "device", "from_version", "to_version", "status", "reason", "created_at", "finished_at"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    def scope(self, queryset, membership):
+        return queryset.filter(device__in=Device.objects.visible_to(membership))

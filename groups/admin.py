@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 
 from console.admin import ProductScopedAdmin
 from groups import services
@@ -15,28 +14,26 @@ class GroupAdmin(ProductScopedAdmin):
     readonly_fields = ["released_firmware", "device_count", "created_at"]
     fields = ["product", "name", "description", "color", "released_firmware", "device_count", "created_at"]
 
+    def scope(self, queryset, membership):
+        return queryset.visible_to(membership)
+
     def get_readonly_fields(self, request, obj=None):
         # A group stays in its product; renames and the rest go through the group services.
         return [*self.readonly_fields, "product"] if obj else self.readonly_fields
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        try:
-            if change:
-                original = Group.objects.get(pk=obj.pk)
-                services.group_edit(
-                    group=original, name=data["name"], description=data["description"],
-                    color=data["color"], actor=request.user,
-                )
-            else:
-                created = services.group_create(
-                    product=data["product"], name=data["name"], description=data["description"],
-                    color=data["color"], actor=request.user,
-                )
-                obj.pk = created.pk
-        except ValidationError as error:
-            # The form's own validation mirrors these rules; a race can still land here.
-            raise ValidationError(error.messages) from error
+        if change:
+            services.group_edit(
+                group=Group.objects.get(pk=obj.pk), name=data["name"], description=data["description"],
+                color=data["color"], actor=request.user,
+            )
+        else:
+            created = services.group_create(
+                product=data["product"], name=data["name"], description=data["description"],
+                color=data["color"], actor=request.user,
+            )
+            obj.pk = created.pk
 
     def delete_model(self, request, obj):
         services.group_delete(group=obj, actor=request.user)

@@ -12,14 +12,19 @@ from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory, UserFa
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff(personas):
-    """The support persona as admin staff with view/change rights on the fleet apps."""
-    user = personas.support
+def make_staff(user):
+    """The user as admin staff with every model permission on the fleet apps: what they may do
+    is then decided by their product role alone."""
     user.is_staff = True
     user.save(update_fields=["is_staff"])
     user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["console", "devices", "groups", "firmware"]))
     return user
+
+
+@pytest.fixture
+def staff(personas):
+    """The Developer persona as admin staff."""
+    return make_staff(personas.developer)
 
 
 def queries_for(client, url) -> int:

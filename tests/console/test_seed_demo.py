@@ -1,6 +1,8 @@
 import pytest
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from console.models import Membership, Product
 from devices.models import Device
@@ -42,9 +44,16 @@ def test_seed_demo_builds_the_demo_and_running_it_again_changes_nothing(capsys):
 def test_seed_demo_users_sign_in_with_the_given_password_and_have_their_roles():
     call_command("seed_demo", devices=40, password="demo-pass-123")
     for username in ("owner", "admin", "developer", "support", "viewer", "partner", "outsider"):
-        assert authenticate(username=username, password="demo-pass-123") is not None, username
+        assert authenticate(RequestFactory().post("/login/"), username=username, password="demo-pass-123") is not None, username
     partner = Membership.objects.get(user__username="partner")
     assert [group.name for group in partner.restricted_groups.all()] == ["field-service"]
     outsider = Membership.objects.get(user__username="outsider")
     assert outsider.product.slug == "other-fleet"
     assert not Membership.objects.filter(user__username="outsider", product__slug="acme-tracker").exists()
+
+
+def test_the_demo_support_user_may_only_view_in_the_admin():
+    call_command("seed_demo", devices=10, password="demo-pass-123")
+    support = User.objects.get(username="support")
+    assert support.is_staff
+    assert {perm.split(".")[1].split("_")[0] for perm in support.get_all_permissions()} == {"view"}
