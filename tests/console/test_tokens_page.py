@@ -40,3 +40,23 @@ def test_an_expiry_beyond_a_year_is_refused_next_to_the_field(client, personas):
     assert response.status_code == 400
     assert "less than or equal to 365" in response.content.decode()
     assert not AccessToken.objects.exists()
+
+
+def test_the_page_says_a_password_change_ends_every_token_and_marks_those_it_ended(client, personas):
+    AccessToken.issue(user=personas.developer, name="before the change")
+    personas.developer.set_password("a-new-password-9")
+    personas.developer.save()
+    client.force_login(personas.developer)
+
+    page = client.get("/account/tokens/").content.decode()
+
+    assert "Changing your password ends every token you have" in page
+    assert "Ended: password changed" in page
+
+
+def test_the_page_showing_a_new_token_is_not_stored_by_any_cache(client, personas):
+    client.force_login(personas.developer)
+
+    response = client.post("/account/tokens/", {"name": "ci", "days": 30})
+
+    assert "no-store" in response["Cache-Control"]
