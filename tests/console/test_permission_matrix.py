@@ -39,6 +39,7 @@ CONSOLE = {
     "devices:detail": ("read", "get", "/products/{p}/devices/{d}/", None),
     "devices:groups": ("write", "post", "/products/{p}/devices/{d}/groups/", {"groups": ["{gname}"]}),
     "groups:list": ("read", "get", "/products/{p}/groups/", None),
+    "groups:detail": ("read", "get", "/products/{p}/groups/{g}/", None),
     "groups:create": ("write", "post", "/products/{p}/groups/new/", {"name": "matrix-new", "color": "#112233"}),
     "groups:edit": ("write", "post", "/products/{p}/groups/{g}/edit/", {"name": "{gname}", "description": "x", "color": "#112233"}),
     "groups:delete": ("write", "post", "/products/{p}/groups/{g}/delete/", {}),
