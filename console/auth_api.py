@@ -21,7 +21,9 @@ class TokenIn(Schema):
     password: str | None = None
     client_id: str | None = None
     client_secret: str | None = None
-    expires_in: Int = Field(DEFAULT_TOKEN_SECONDS, ge=1, le=MAX_TOKEN_SECONDS)
+    expires_in: Int = Field(
+        DEFAULT_TOKEN_SECONDS, ge=0, le=MAX_TOKEN_SECONDS, description="Seconds; 0 asks for a token that never expires."
+    )
 
 
 class TokenOut(Schema):

@@ -149,17 +149,23 @@ def password_digest(user) -> str:
 
 
 DEFAULT_TOKEN_SECONDS = 90 * 24 * 3600
-MAX_TOKEN_SECONDS = 365 * 24 * 3600
+# Any lifetime is allowed (0 asks for a token that never expires); this only keeps the expiry
+# date a date a database can hold.
+MAX_TOKEN_SECONDS = 100 * 365 * 24 * 3600
 
 
 class AccessTokenQuerySet(models.QuerySet):
     def active(self):
-        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+        return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now()),
+                           revoked_at__isnull=True)
 
     def live(self, key_hash: str):
         """The token with this hash, unless revoked, expired or its user deactivated (authenticate()
         also refuses it once its user's password has changed)."""
-        return self.filter(key_hash=key_hash, revoked_at__isnull=True, expires_at__gt=Now(), user__is_active=True)
+        return self.filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=Now()),
+            key_hash=key_hash, revoked_at__isnull=True, user__is_active=True,
+        )
 
     def authenticate(self, raw: str):
         """The live token for a raw bearer string, with its user loaded, or None.
@@ -206,7 +212,9 @@ class AccessToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     refresh_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
+    # Null: the token never expires (asked for with expires_in=0); it is listed and revocable
+    # on the tokens page like any other.
+    expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     # password_digest(user) when issued; see password_unchanged.
@@ -215,18 +223,20 @@ class AccessToken(models.Model):
     objects = AccessTokenQuerySet.as_manager()
 
     def __str__(self) -> str:
-        return f"{self.name or 'token'} of {self.user} (expires {self.expires_at:%Y-%m-%d})"
+        expires = f"expires {self.expires_at:%Y-%m-%d}" if self.expires_at else "never expires"
+        return f"{self.name or 'token'} of {self.user} ({expires})"
 
     @classmethod
     def issue(cls, *, user, name: str = "", expires_in: int = DEFAULT_TOKEN_SECONDS) -> tuple["AccessToken", str, str]:
-        """Create a token; returns it with the raw access and refresh strings (never stored)."""
+        """Create a token; returns it with the raw access and refresh strings (never stored).
+        `expires_in=0` makes a token that never expires."""
         raw, refresh = secrets.token_hex(20), secrets.token_hex(20)
         token = cls.objects.create(
             user=user,
             name=name,
             key_hash=_token_hash(raw),
             refresh_hash=_token_hash(refresh),
-            expires_at=timezone.now() + timedelta(seconds=expires_in),
+            expires_at=timezone.now() + timedelta(seconds=expires_in) if expires_in else None,
             password_digest=password_digest(user),
         )
         return token, raw, refresh

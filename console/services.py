@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from console.models import DEFAULT_TOKEN_SECONDS, MAX_TOKEN_SECONDS, AccessToken, AuditEvent, Membership, Role
 
@@ -85,10 +86,15 @@ def membership_remove(*, membership: Membership, actor) -> None:
 
 @transaction.atomic
 def token_create(*, user, name: str = "", expires_in: int | None = None) -> tuple[AccessToken, str, str]:
-    """Issue a personal API token; the raw values are returned once and never stored."""
+    """Issue a personal API token; the raw values are returned once and never stored.
+
+    `expires_in=0` issues a token that never expires: allowed (Particle's clients ask for one
+    with `--never-expires`), listed on the tokens page and revocable there like any other."""
     expires_in = DEFAULT_TOKEN_SECONDS if expires_in is None else expires_in
-    if not 1 <= expires_in <= MAX_TOKEN_SECONDS:
-        raise ValidationError({"expires_in": [f"Choose between 1 second and {MAX_TOKEN_SECONDS} seconds (one year)."]})
+    if not 0 <= expires_in <= MAX_TOKEN_SECONDS:
+        raise ValidationError({"expires_in": [
+            f"Choose a lifetime in seconds between 1 and {MAX_TOKEN_SECONDS} (100 years), or 0 for a token that never expires."
+        ]})
     if len(name) > 100:
         raise ValidationError({"name": ["Use at most 100 characters."]})
     token, raw, refresh = AccessToken.issue(user=user, name=name, expires_in=expires_in)
@@ -114,3 +120,13 @@ def product_rename(*, product, name: str, actor):
     product.save(update_fields=["name"])
     AuditEvent.record(product=product, actor=actor, action="product.rename", obj=product, before=before, after=name)
     return product
+
+
+@transaction.atomic
+def tokens_revoke_all(*, user, actor) -> int:
+    """Revoke every live token of the user (the one making the call included); returns how many."""
+    token_ids = list(AccessToken.objects.filter(user=user).active().values_list("pk", flat=True))
+    if token_ids:
+        AccessToken.objects.filter(pk__in=token_ids).update(revoked_at=timezone.now())
+        AuditEvent.record(product=None, actor=actor, action="token.revoke_all", obj=user, token_ids=token_ids)
+    return len(token_ids)

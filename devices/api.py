@@ -1,17 +1,20 @@
 """`/v1/products/:product/devices`: product devices, through the devices and groups services and
 the firmware device services; the devices a call chooses come from `devices.selection`."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from ninja import Query, Router
+from django.http import Http404
+from ninja import Query, Router, Schema
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import Status
 from pydantic import ValidationError as PydanticValidationError
 
 from console import access
-from console.api.errors import ApiError, error_responses, invalid
-from console.api.parsing import request_body, timestamp
+from console.api.errors import ApiError, error_responses, from_service_error, invalid
+from console.api.parsing import form_files, request_body, timestamp
+from console.models import Membership
 from devices import schemas, selection, services
-from devices.models import Device
+from devices.models import Device, QuarantinedDevice, normalize_device_id
 from firmware import services as firmware_services
 from groups import services as group_services
 from groups.models import Group
@@ -45,10 +48,52 @@ def device_json(device: Device, groups: list[str], membership) -> dict:
         "quarantined": False,
         "denied": False,
         "notes": device.notes,
+        "connected": device.online,
+        "imei": device.imei,
+        "iccid": device.iccid,
         "firmware_target_reason": {
             "rule": device.target_rule, "group": access.shown_group_name(membership, device.target_group, hidden=None)
         },
     }
+
+
+def quarantined_json(entry: QuarantinedDevice) -> dict:
+    """A device waiting in quarantine (or denied), in the device object's shape: it is in no
+    group, runs nothing the product knows of and is targeted for nothing."""
+    return {
+        "id": entry.device_id,
+        "name": "",
+        "serial_number": entry.serial_number,
+        "product_id": entry.product_id,
+        "platform_id": entry.platform_id,
+        "online": False,
+        "last_handshake_at": None,
+        "last_heard": timestamp(entry.last_contact_at),
+        "groups": [],
+        "firmware_version": None,
+        "desired_firmware_version": None,
+        "targeted_firmware_release_version": None,
+        "development": False,
+        "quarantined": entry.denied_at is None,
+        "denied": entry.denied_at is not None,
+        "notes": "",
+        "connected": False,
+        "imei": entry.imei,
+        "iccid": entry.iccid,
+        "firmware_target_reason": {"rule": "none", "group": None},
+    }
+
+
+def _quarantine_entry(membership, device_id: str) -> QuarantinedDevice:
+    """A device of the product's quarantine (waiting or denied), for members who see the whole
+    product; 404 otherwise, like any device they cannot see."""
+    normalized = normalize_device_id(device_id)
+    entry = None
+    if normalized and membership.restricted_group_ids() is None:
+        entry = QuarantinedDevice.objects.filter(product_id=membership.product_id, device_id=normalized).first()
+    if entry is None:
+        raise Http404("No such device")
+    return entry
 
 
 def _group_names(devices, membership) -> dict[int, list[str]]:
@@ -60,8 +105,12 @@ def _group_names(devices, membership) -> dict[int, list[str]]:
     PRODUCT + "/devices", response={200: schemas.DeviceList, **error_responses(404)}, summary="List product devices"
 )
 def list_devices(request, product: str, params: Query[schemas.DeviceListQuery]):
+    """The product's devices, filtered, sorted and paginated; `quarantined=true` lists the
+    devices waiting in quarantine instead."""
     membership = access.membership_for(request.user, product)
     per_page = params.perPage or params.per_page or 25
+    if params.quarantined:
+        return _list_quarantined(membership, params, per_page)
     matching = selection.device_filter(membership, params, sort=selection.sort_key(params.sortAttr, params.sortDir))
     devices, total = matching.qs, matching.count()
     offset = (params.page - 1) * per_page
@@ -74,14 +123,39 @@ def list_devices(request, product: str, params: Query[schemas.DeviceListQuery]):
     }
 
 
+def _list_quarantined(membership, params, per_page: int) -> dict:
+    entries = QuarantinedDevice.objects.none()
+    # Quarantined devices are in no group: a member restricted to groups sees none of them.
+    if membership.restricted_group_ids() is None and not params.groups:
+        entries = QuarantinedDevice.objects.waiting().filter(product_id=membership.product_id)
+        if params.deviceId:
+            entries = entries.filter(device_id__icontains=params.deviceId)
+        if params.serialNumber:
+            entries = entries.filter(serial_number__icontains=params.serialNumber)
+        if params.deviceName:
+            entries = entries.none()  # they have no name yet
+    total = entries.count()
+    offset = (params.page - 1) * per_page
+    rows = list(entries[offset : offset + per_page]) if offset < total else []
+    return {
+        "devices": [quarantined_json(entry) for entry in rows],
+        "customers": [],
+        "meta": {"page": params.page, "per_page": per_page, "total_pages": -(-total // per_page), "total": total},
+    }
+
+
 @router.get(
     PRODUCT + "/devices/{device_id}",
     response={200: schemas.DeviceOut, **error_responses(404)},
     summary="Get a product device",
 )
 def get_device(request, product: str, device_id: str):
+    """One of the product's devices, or one waiting in quarantine (`quarantined: true`) or denied."""
     membership = access.membership_for(request.user, product)
-    device = Device.objects.visible_to(membership).with_target().get_by_device_id(device_id)
+    try:
+        device = Device.objects.visible_to(membership).with_target().get_by_device_id(device_id)
+    except Http404:
+        return quarantined_json(_quarantine_entry(membership, device_id))
     return device_json(device, _group_names([device], membership).get(device.pk, []), membership)
 
 
@@ -89,6 +163,24 @@ def get_device(request, product: str, device_id: str):
 # Changing devices
 
 NOT_NULL = {"name": "text", "notes": "text", "development": "true or false", "groups": "a list of group names"}
+# Fields that only shape a flash (or a lock's `flash`): on their own they change nothing.
+FLASH_OPTIONS = {"flash", "file_type", "latest", "build_target_version"}
+EDITS = "groups, desired_firmware_version, development, name, notes, or a binary to flash as the file part `file`"
+
+
+def _flash_binary(request, given: set):
+    """The binary a cloud flash sends (the multipart file part `file`), or None."""
+    files = form_files(request)
+    if not files:
+        if given & {"file_type", "latest", "build_target_version"}:
+            raise invalid("file", "Send the binary to flash as a multipart file part named file.")
+        return None
+    names = list(files.keys())
+    if len(names) > 1 or len(files.getlist(names[0])) > 1:
+        raise invalid(
+            "file", "Send one binary as the file part file: Fleet Console flashes firmware binaries and compiles no source."
+        )
+    return files[names[0]]
 
 
 @router.put(
@@ -100,21 +192,36 @@ NOT_NULL = {"name": "text", "notes": "text", "development": "true or false", "gr
 @transaction.atomic
 def update_device(request, product: str, device_id: str, payload: schemas.DeviceEdit):
     """Any of: `groups` (replaces them; unknown names are created), `desired_firmware_version`
-    (lock; null unlocks; `flash` is accepted), `development`, `name`, `notes`. One transaction."""
+    (lock; null unlocks; `flash` is accepted), `development`, `name`, `notes`, and Particle's
+    cloud flash: a multipart body with the binary as the file part `file` (plus `latest` or
+    `build_target_version`, ignored for a binary) flashes a development device: the binary must
+    be a firmware version of the product, which the device is offered at its next handshake.
+    `signal` needs a live connection to the device and is refused. Every check comes before the
+    first change, and the call is one transaction: a refusal changes nothing."""
     membership = access.membership_for(request.user, product, write=True)
     device = Device.objects.visible_to(membership).get_by_device_id(device_id)
     device.product = membership.product
-    given = payload.model_fields_set - {"flash"}
-    if not given:
+    given = set(payload.model_fields_set)
+    binary = _flash_binary(request, given)
+    if "signal" in given:
         raise ApiError(
             400,
-            "invalid_request",
-            "Send at least one of groups, desired_firmware_version, development, name and notes.",
-            {"body": ["Nothing to change."]},
+            "device_not_connected",
+            "Signaling (shouting rainbows) needs a live connection to the device, which Fleet Console does not have;"
+            " nothing was changed.",
+            {"signal": ["The device cannot be reached from here."]},
         )
+    if not (given - FLASH_OPTIONS) and binary is None:
+        raise ApiError(400, "invalid_request", f"Send at least one of {EDITS}.", {"body": ["Nothing to change."]})
     for field, expected in NOT_NULL.items():
         if field in given and getattr(payload, field) is None:
             raise invalid(field, f"Use {expected}; null is only for desired_firmware_version.")
+    firmware = None
+    if binary is not None:
+        try:
+            firmware = services.flash_firmware_for(device=device, binary=binary)
+        except ValidationError as error:
+            raise from_service_error(error) from None
 
     user = request.user
     if "name" in given or "notes" in given:
@@ -129,6 +236,8 @@ def update_device(request, product: str, device_id: str, payload: schemas.Device
             membership=membership, device=device, names=payload.groups, actor=user
         )
         answer_groups = sorted(group.name for group in groups)
+    if firmware is not None:
+        services.device_flash(device=device, firmware=firmware, actor=user)
 
     device.refresh_from_db(fields=["updated_at", "name", "notes", "development", "desired_firmware_version"])
     answer = {"id": device.device_id, "updated_at": timestamp(device.updated_at)}
@@ -137,6 +246,10 @@ def update_device(request, product: str, device_id: str, payload: schemas.Device
             answer[field] = getattr(device, field)
     if answer_groups is not None:
         answer["groups"] = answer_groups
+    if "firmware_updates_forced" in given:
+        answer["firmware_updates_forced"] = bool(payload.firmware_updates_forced)
+    if firmware is not None:
+        answer.update(flash_version=firmware.version, status="Update pending")
     return answer
 
 
@@ -243,14 +356,113 @@ def import_devices(request, product: str):
     return services.devices_import(product=membership.product, ids=ids, actor=request.user)
 
 
+REMOVE_BODY = {
+    "requestBody": {
+        "content": {
+            media: {"schema": schemas.DeviceRemove.model_json_schema()}
+            for media in ("application/json", "application/x-www-form-urlencoded")
+        },
+        "required": False,
+    },
+    "parameters": [
+        {"name": "deny", "in": "query", "required": False, "schema": {"type": "boolean"},
+         "description": "Also refuse the device from now on (Particle's deny); may be sent in the body instead."}
+    ],
+}
+
+
+def _deny(request) -> bool:
+    body = request_body(request)
+    try:
+        payload = schemas.DeviceRemove.model_validate(body or {}, context={"request": request})
+    except PydanticValidationError as error:
+        raise NinjaValidationError(
+            [{**item, "loc": ("body", "payload", *item["loc"])} for item in error.errors(include_url=False)]
+        ) from None
+    if payload.deny is not None:
+        return payload.deny
+    query = request.GET.get("deny", "").lower()
+    if query not in ("", "true", "false", "1", "0"):
+        raise invalid("deny", "Use true or false.")
+    return query in ("true", "1")
+
+
 @router.delete(
     PRODUCT + "/devices/{device_id}",
     response={204: None, **error_responses(403, 404)},
     summary="Remove a device from the product",
+    openapi_extra=REMOVE_BODY,
 )
+@transaction.atomic
 def remove_device(request, product: str, device_id: str):
+    """Removes one of the product's devices, or a device waiting in quarantine. With `deny`
+    (Particle's "deny a quarantined device"), the product also refuses the device from now on."""
     membership = access.membership_for(request.user, product, write=True, product_wide=True)
-    device = Device.objects.visible_to(membership).get_by_device_id(device_id)
+    deny = _deny(request)
+    try:
+        device = Device.objects.visible_to(membership).get_by_device_id(device_id)
+    except Http404:
+        entry = _quarantine_entry(membership, device_id)
+        if deny:
+            services.quarantine_deny(product=membership.product, device_ids=[entry.device_id], actor=request.user)
+        else:
+            services.quarantine_dismiss(product=membership.product, device_ids=[entry.device_id], actor=request.user)
+        return Status(204, None)
     device.product = membership.product
-    services.device_remove(device=device, actor=request.user)
+    services.device_remove(device=device, actor=request.user, deny=deny)
     return Status(204, None)
+
+
+class OkOut(Schema):
+    ok: bool
+
+
+@router.delete(
+    PRODUCT + "/devices/{device_id}/owner",
+    response={200: OkOut, **error_responses(403, 404)},
+    summary="Unclaim a product device",
+)
+def unclaim_device(request, product: str, device_id: str):
+    """Particle's "unclaim product device". Devices here are never claimed by a user, so there is
+    no owner to remove: the device is left as it is."""
+    membership = access.membership_for(request.user, product, write=True)
+    Device.objects.visible_to(membership).get_by_device_id(device_id)
+    return {"ok": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# The devices a user reaches across their products (`particle list`)
+
+
+def _reachable(request):
+    memberships = list(Membership.objects.for_user(request.user).select_related("product"))
+    return memberships, Device.objects.reachable_by(memberships)
+
+
+def _reachable_json(memberships, devices: list[Device]) -> list[dict]:
+    by_product = {membership.product_id: membership for membership in memberships}
+    names: dict[int, list[str]] = {}
+    for product_id in {device.product_id for device in devices}:
+        names.update(_group_names([d for d in devices if d.product_id == product_id], by_product[product_id]))
+    return [device_json(device, names.get(device.pk, []), by_product[device.product_id]) for device in devices]
+
+
+@router.get("/v1/devices", response={200: list[schemas.DeviceOut], **error_responses()}, summary="List your devices")
+def list_reachable_devices(request, params: Query[schemas.ReachableDevicesQuery]):
+    """A JSON array (Particle's device list) of the devices you can see across your products,
+    most recently heard from first; `page` and `per_page` (at most 100) page through them."""
+    memberships, devices = _reachable(request)
+    offset = (params.page - 1) * params.per_page
+    rows = list(devices.with_target()[offset : offset + params.per_page])
+    return _reachable_json(memberships, rows)
+
+
+@router.get(
+    "/v1/devices/{device_id}", response={200: schemas.DeviceDetail, **error_responses(404)}, summary="Get a device"
+)
+def get_reachable_device(request, device_id: str):
+    """One device of any of your products. `functions` and `variables` (what its firmware
+    exposes) are null: Fleet Console has no live connection to devices."""
+    memberships, devices = _reachable(request)
+    device = devices.with_target().get_by_device_id(device_id)
+    return {**_reachable_json(memberships, [device])[0], "functions": None, "variables": None}

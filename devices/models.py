@@ -1,7 +1,7 @@
 import re
 
 from django.db import connection, models
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 
@@ -28,6 +28,21 @@ class DeviceQuerySet(models.QuerySet):
         if restricted is not None:
             qs = qs.in_groups(restricted)
         return qs
+
+    def reachable_by(self, memberships):
+        """The devices of all these memberships' products that each member may see (the devices a
+        user reaches across their products): one query, whatever the number of products."""
+        from groups.models import GroupMembership
+
+        reach = Q(pk__in=[])
+        for membership in memberships:
+            restricted = membership.restricted_group_ids()
+            if restricted is None:
+                reach |= Q(product_id=membership.product_id)
+            else:
+                member = GroupMembership.objects.filter(device=OuterRef("pk"), group_id__in=restricted)
+                reach |= Q(Exists(member), product_id=membership.product_id)
+        return self.filter(reach)
 
     def get_by_device_id(self, raw_id: str) -> "Device":
         """The device with this ID (any case), or Http404: a malformed ID names no device."""
@@ -91,6 +106,9 @@ class Device(models.Model):
     device_id = models.CharField("device ID", max_length=24, unique=True)
     name = models.CharField(max_length=64, blank=True)
     serial_number = models.CharField(max_length=64, blank=True)
+    # Cellular devices' modem and SIM identifiers; an import may name a device by either.
+    imei = models.CharField("IMEI", max_length=32, blank=True)
+    iccid = models.CharField("ICCID", max_length=32, blank=True)
     notes = models.TextField(max_length=1000, blank=True)
     platform_id = models.PositiveIntegerField(default=12)
     online = models.BooleanField(default=False)
@@ -99,6 +117,9 @@ class Device(models.Model):
     # The locked version (rule 2); null when the device follows its groups and the default.
     desired_firmware_version = models.PositiveIntegerField(null=True, blank=True)
     development = models.BooleanField(default=False)
+    # A version flashed to a development device (Particle's cloud flash): offered at its next
+    # handshake, cleared once the device reports running it or leaves development.
+    flash_version = models.PositiveIntegerField(null=True, blank=True)
     # Reserved for device-authenticated handshakes; API.md does not yet say how a secret is sent,
     # so the handshake endpoint authenticates the gateway's member token instead.
     secret_hash = models.CharField(max_length=64, blank=True)
@@ -130,3 +151,41 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.device_id
+
+
+class QuarantinedDeviceQuerySet(models.QuerySet):
+    def waiting(self):
+        """Devices waiting for a decision (not denied)."""
+        return self.filter(denied_at__isnull=True)
+
+
+class QuarantinedDevice(models.Model):
+    """A device that contacted the product without being imported (Particle's quarantine).
+
+    It is not one of the product's devices until it is approved, which makes it a device of the
+    product (and removes this row). Denying it keeps the row, marked denied, so that its further
+    contacts are refused rather than quarantined again; importing it later still approves it.
+    """
+
+    product = models.ForeignKey("console.Product", on_delete=models.CASCADE, related_name="quarantined_devices")
+    device_id = models.CharField("device ID", max_length=24)
+    serial_number = models.CharField(max_length=64, blank=True)
+    imei = models.CharField("IMEI", max_length=32, blank=True)
+    iccid = models.CharField("ICCID", max_length=32, blank=True)
+    platform_id = models.PositiveIntegerField(default=12)
+    first_contact_at = models.DateTimeField(auto_now_add=True)
+    last_contact_at = models.DateTimeField(auto_now_add=True)
+    denied_at = models.DateTimeField(null=True, blank=True)
+
+    objects = QuarantinedDeviceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_contact_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "device_id"], name="quarantine_one_per_product_device"),
+            models.CheckConstraint(condition=models.Q(device_id__regex=r"^[0-9a-f]{24}$"), name="quarantine_device_id_24_hex"),
+        ]
+        indexes = [models.Index(fields=["product", "serial_number"], name="quarantine_product_serial")]
+
+    def __str__(self) -> str:
+        return self.device_id

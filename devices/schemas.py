@@ -39,7 +39,23 @@ class DeviceOut(Schema):
     quarantined: bool
     denied: bool
     notes: str
+    connected: bool = Field(description="Particle's name for `online`.")
+    imei: str
+    iccid: str
     firmware_target_reason: TargetReason
+
+
+class DeviceDetail(DeviceOut):
+    """`GET /v1/devices/:id`: Particle adds what the device's firmware exposes, which Fleet
+    Console does not know (null)."""
+
+    functions: list[str] | None = None
+    variables: dict[str, str] | None = None
+
+
+class ReachableDevicesQuery(Schema):
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+    per_page: int = Field(MAX_PER_PAGE, ge=1, le=MAX_PER_PAGE)
 
 
 class PageMeta(Schema):
@@ -88,6 +104,9 @@ class DeviceFilterParams(Schema):
 
 
 class DeviceListQuery(DeviceFilterParams):
+    quarantined: bool | None = Field(
+        None, description="`true`: the devices waiting in quarantine instead of the product's devices."
+    )
     sortAttr: Literal["deviceName", "deviceId", "firmwareVersion", "lastConnection"] | None = None
     sortDir: Literal["asc", "desc"] | None = None
     page: int = Field(1, ge=1, le=MAX_PAGE)
@@ -127,6 +146,17 @@ class DeviceEdit(RequestSchema):
     development: Bool | None = None
     name: str | None = Field(None, max_length=services.NAME_MAX)
     notes: str | None = Field(None, max_length=services.NOTES_MAX)
+    signal: Bool | Literal[0, 1, "0", "1"] | None = Field(
+        None, description="Make the device shout rainbows: needs a live connection to it, which Fleet Console does not have, so it is refused."
+    )
+    firmware_updates_forced: Bool | None = Field(
+        None, description="Accepted: devices here never turn updates off, so they always take them."
+    )
+    # Cloud flash (multipart, with the binary as the file part `file`): the binary must be a
+    # firmware version of the product; the device must be a development device.
+    file_type: Literal["binary"] | None = Field(None, description="Only binaries are flashed; nothing is compiled.")
+    latest: Bool | None = Field(None, description="Compiler option: ignored for a binary.")
+    build_target_version: str | None = Field(None, max_length=32, description="Compiler option: ignored for a binary.")
 
 
 class DeviceEditOut(Schema):
@@ -137,6 +167,13 @@ class DeviceEditOut(Schema):
     development: bool | None = None
     name: str | None = None
     notes: str | None = None
+    firmware_updates_forced: bool | None = None
+    flash_version: int | None = Field(None, description="*(ours)* The version a flash offers at the next handshake.")
+    status: str | None = Field(None, description="After a flash: `Update pending`.")
+
+
+class DeviceRemove(RequestSchema):
+    deny: Bool | None = Field(None, description="Also refuse the device from now on (Particle's deny).")
 
 
 class DeviceImport(RequestSchema):

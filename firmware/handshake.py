@@ -18,10 +18,12 @@ from firmware.models import Firmware, FirmwareUpdate
 
 DEVICE_SENTINEL = -4_000_000_017  # stands for the device's id while compiling; ids are positive
 
+# A version flashed to the device is done with once the device reports running it.
 RECORD = Statement(
     "fleet_handshake_record",
-    "UPDATE devices_device SET firmware_version = %s, last_handshake_at = %s, online = %s WHERE id = %s",
-    (Arg("version"), Arg("now"), True, Arg("device")),
+    "UPDATE devices_device SET firmware_version = %s, last_handshake_at = %s, online = %s,"
+    " flash_version = CASE WHEN flash_version = %s THEN NULL ELSE flash_version END WHERE id = %s",
+    (Arg("version"), Arg("now"), True, Arg("version"), Arg("device")),
 )
 
 

@@ -1,7 +1,7 @@
 """The firmware precedence rule of DESIGN.md, as SQL expressions.
 
 First match wins:
-1. a development device gets nothing automatically;
+1. a development device gets nothing automatically (only a version flashed to it by hand);
 2. a locked device gets its locked version;
 3. a device in groups with a released firmware gets the highest of those versions
    (ties go to the group whose name sorts first);
@@ -154,10 +154,12 @@ def annotations(scenario: Scenario = CURRENT, *, prefix: str = "target") -> dict
     # The rules in order, as (condition, version, rule, group); constant conditions are
     # resolved here so the SQL only carries the branches that can still match.
     branches = []
+    # A development device's only target is a version flashed to it (Device.flash_version).
+    flashed = F("flash_version")
     if scenario.development is UNCHANGED:
-        branches.append((Q(development=True), _int(None), _text(RULE_DEVELOPMENT), _text(None)))
+        branches.append((Q(development=True), flashed, _text(RULE_DEVELOPMENT), _text(None)))
     elif scenario.development:
-        branches.append((None, _int(None), _text(RULE_DEVELOPMENT), _text(None)))
+        branches.append((None, flashed, _text(RULE_DEVELOPMENT), _text(None)))
     if scenario.locked is UNCHANGED:
         branches.append(
             (Q(desired_firmware_version__isnull=False), F("desired_firmware_version"), _text(RULE_LOCKED), _text(None))
@@ -297,7 +299,7 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
 
     def target(*, development, locked, group_version, default):
         return (
-            f"CASE WHEN {development} THEN NULL WHEN {locked} IS NOT NULL THEN {locked}"
+            f"CASE WHEN {development} THEN d.flash_version WHEN {locked} IS NOT NULL THEN {locked}"
             f" ELSE COALESCE({group_version}, {default}) END"
         )
 
@@ -336,14 +338,16 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
     after = target(development=development, locked=locked, group_version=group_version, default=default)
 
     device_sql, device_params = (
-        devices.order_by().values("id", "firmware_version", "development", "desired_firmware_version").query.sql_with_params()
+        devices.order_by()
+        .values("id", "firmware_version", "development", "desired_firmware_version", "flash_version")
+        .query.sql_with_params()
     )
 
     # Each released group's version now and under the scenario, written into the statement as
     # CASEs over the group id, and the groups' ids as a list, so the planner can estimate how
     # many memberships it reads; the devices' memberships in them are aggregated per device.
     released = sorted(versions.items())
-    columns = "dev.id, dev.firmware_version, dev.development, dev.desired_firmware_version"
+    columns = "dev.id, dev.firmware_version, dev.development, dev.desired_firmware_version, dev.flash_version"
     if released:
         def version_of(position):
             whens = " ".join("WHEN %s THEN CAST(%s AS integer)" for _ in released)

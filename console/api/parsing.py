@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from django.http import HttpRequest, QueryDict
+from django.utils.datastructures import MultiValueDict
 from ninja import Schema
 from ninja.parser import Parser
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo
@@ -83,12 +84,21 @@ def form_data(request: HttpRequest) -> QueryDict:
         return request.POST
     cached = getattr(request, "_api_form", None)
     if cached is None:
+        files = MultiValueDict()
         if (request.content_type or "").lower() == "multipart/form-data":
-            cached, _files = request.parse_file_upload(request.META, request)
+            cached, files = request.parse_file_upload(request.META, request)
         else:
             cached = QueryDict(request.body, encoding=request.encoding)
-        request._api_form = cached
+        request._api_form, request._api_files = cached, files
     return cached
+
+
+def form_files(request: HttpRequest) -> MultiValueDict:
+    """The uploaded files of any method's multipart body (Django only parses POST bodies)."""
+    if request.method == "POST" or not is_form(request):
+        return request.FILES if is_form(request) else MultiValueDict()
+    form_data(request)
+    return request._api_files
 
 
 def request_body(request: HttpRequest) -> Any:

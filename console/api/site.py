@@ -15,7 +15,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
 
-from console import auth_api
+from console import auth_api, users_api
 from console.api import errors
 from console.api.auth import TokenAuth
 from console.api.errors import ApiError
@@ -161,6 +161,7 @@ def on_unexpected(request, exc):
 
 
 api.add_router("", auth_api.router)
+api.add_router("", users_api.router, tags=["Users, tokens and products"])
 api.add_router("", groups_api.router, tags=["Device groups"])
 api.add_router("", devices_api.router, tags=["Product devices"])
 api.add_router("", firmware_api.router, tags=["Product firmware"])
@@ -168,8 +169,12 @@ api.add_router("", gateway_api.router, tags=["Device gateway"])
 
 
 def api_not_found(request):
-    """Unknown paths under /v1/ answer a JSON 404 in the API's shape."""
-    return on_not_found(request, Http404())
+    """Unknown paths under /v1/ answer a JSON 404 in the API's shape, saying the endpoint does
+    not exist: it depends on the path alone, never on which products the caller belongs to."""
+    error = ApiError(
+        404, "not_found", f"No such endpoint: {request.method} {request.path}. The endpoints are listed at /v1/docs."
+    )
+    return _respond(request, error)
 
 
 api_not_found.csrf_exempt = True

@@ -97,11 +97,16 @@ def device_lock(*, device: Device, version: int | None, actor) -> Device:
 @transaction.atomic
 def device_development_set(*, device: Device, development: bool, actor) -> Device:
     development = bool(development)
-    return _firmware_field_set(
+    device = _firmware_field_set(
         device, "development", development, actor=actor,
         action="device.development_mark" if development else "device.development_unmark",
         details=lambda previous: {"development": development},
     )
+    if not development:
+        # A version flashed by hand (devices.services.device_flash) only stands in development.
+        Device.objects.filter(pk=device.pk, flash_version__isnull=False).update(flash_version=None)
+        device.flash_version = None
+    return device
 
 
 @transaction.atomic

@@ -66,11 +66,31 @@ def test_wrong_credentials_are_an_invalid_grant_and_issue_nothing(personas, clie
     assert not AccessToken.objects.exists()
 
 
-def test_an_expiry_beyond_one_year_is_refused_naming_expires_in(personas, client):
-    response = client.post("/oauth/token", _token_form(expires_in=366 * 24 * 3600))
+def test_expires_in_zero_issues_a_token_that_never_expires_and_works(personas, client):
+    response = client.post("/oauth/token", _token_form(expires_in=0))
 
-    assert response.status_code == 400
-    assert "expires_in" in error_of(response)["fields"]
+    assert response.status_code == 200
+    assert response.json()["expires_in"] == 0
+    token = AccessToken.objects.get(user=personas.developer)
+    assert token.expires_at is None
+    raw = response.json()["access_token"]
+    assert Client().get(GROUPS, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+
+def test_a_lifetime_of_two_years_is_allowed(personas, client):
+    response = client.post("/oauth/token", _token_form(expires_in=2 * 365 * 24 * 3600))
+
+    assert response.status_code == 200
+    token = AccessToken.objects.get(user=personas.developer)
+    assert (token.expires_at - timezone.now()).days in (729, 730)
+
+
+def test_a_lifetime_beyond_a_century_or_negative_is_refused_naming_expires_in(personas, client):
+    for expires_in in (101 * 365 * 24 * 3600, -1):
+        response = client.post("/oauth/token", _token_form(expires_in=expires_in))
+
+        assert response.status_code == 400
+        assert "expires_in" in error_of(response)["fields"]
     assert not AccessToken.objects.exists()
 
 
@@ -222,6 +242,16 @@ def test_the_openapi_schema_describes_every_endpoint(client):
         "/v1/products/{product}/firmware/{version}/binary",
         "/v1/products/{product}/firmware/release",
         "/v1/products/{product}/impact",
+        "/v1/user",
+        "/v1/access_tokens",
+        "/v1/access_tokens/{token}",
+        "/v1/products",
+        "/v1/products/{product}",
+        "/v1/products/{product}/team",
+        "/v1/serial_numbers/{serial_number}",
+        "/v1/devices",
+        "/v1/devices/{device_id}",
+        "/v1/products/{product}/devices/{device_id}/owner",
     }
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
 
