@@ -54,6 +54,7 @@ def _firmware_json(membership, firmware: list[Firmware]) -> list[dict]:
             "size": fw.size,
             "sha256": fw.sha256,
             "product_default": fw.pk == default_id,
+            "current": fw.pk == default_id,
             "groups": groups.get(fw.pk, []),
             "intelligent": fw.intelligent,
             "uploaded_on": timestamp(fw.uploaded_at),

@@ -22,6 +22,7 @@ class FirmwareOut(Schema):
     size: int
     sha256: str
     product_default: bool
+    current: bool = Field(description="Particle's older name for `product_default`.")
     groups: list[str]
     intelligent: bool
     uploaded_on: Timestamp

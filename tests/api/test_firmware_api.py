@@ -41,6 +41,7 @@ def test_uploading_stores_the_binary_with_its_digest_and_answers_201(personas, a
             "description",
             "size",
             "product_default",
+            "current",
             "groups",
             "intelligent",
             "uploaded_by",
@@ -52,6 +53,7 @@ def test_uploading_stores_the_binary_with_its_digest_and_answers_201(personas, a
         "description": "Fixes the door",
         "size": len(BINARY),
         "product_default": False,
+        "current": False,
         "groups": [],
         "intelligent": False,
         "uploaded_by": {"username": "developer"},
@@ -270,6 +272,7 @@ def test_releasing_to_groups_and_as_default_stores_both(personas, api):
 
     assert response.status_code == 200
     assert (response.json()["groups"], response.json()["product_default"]) == (["europe"], True)
+    assert response.json()["current"] is True  # Particle's older name for the product default
     personas.product.refresh_from_db()
     firmware.refresh_from_db()
     assert personas.product.default_firmware == firmware
