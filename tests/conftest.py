@@ -40,3 +40,17 @@ def client_for(client):
         return client
 
     return sign_in
+
+
+@pytest.fixture
+def gunicorn_server(transactional_db, settings, tmp_path):
+    """gunicorn serving the test database (see tests/gunicorn.py); PostgreSQL only."""
+    from django.db import connection
+
+    from tests.gunicorn import GunicornServer
+
+    if connection.vendor != "postgresql":
+        pytest.skip("gunicorn serves the PostgreSQL test database only")
+    server = GunicornServer(media_root=settings.MEDIA_ROOT, log_path=tmp_path / "gunicorn.log").start()
+    yield server
+    server.stop()

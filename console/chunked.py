@@ -1,0 +1,63 @@
+"""Request bodies sent with `Transfer-Encoding: chunked` (no Content-Length).
+
+Particle's clients stream a file given by path that way. A WSGI server that decodes chunked
+bodies (gunicorn does) passes the decoded stream on without a Content-Length, and Django then
+reads an empty body. This middleware, first in the stack, reads such a body into a spooled file
+(in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, on disk beyond) and sets its Content-Length, so
+everything after it, the body-size limits included, sees an ordinary request. It refuses a body
+larger than any endpoint accepts with a 413 before reading further.
+"""
+
+import json
+import tempfile
+
+from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
+from django.http import HttpResponse
+
+READ_BYTES = 64 * 1024
+# Room for the multipart framing and form fields around a firmware binary.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def body_limit() -> int:
+    """The largest body any endpoint accepts: a firmware upload, or a form or JSON body."""
+    return max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.FIRMWARE_MAX_BYTES + MULTIPART_OVERHEAD)
+
+
+def _too_large(request, limit: int) -> HttpResponse:
+    description = f"The request body is larger than the {limit} bytes any endpoint accepts."
+    if request.path_info.startswith(("/v1/", "/oauth/")):
+        body = {"ok": False, "error": "payload_too_large", "error_description": description}
+        response = HttpResponse(json.dumps(body), status=413, content_type="application/json")
+    else:
+        response = HttpResponse(description, status=413, content_type="text/plain; charset=utf-8")
+    # The rest of the body is never read: the connection cannot carry another request.
+    response["Connection"] = "close"
+    return response
+
+
+class ChunkedBodyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        meta = request.META
+        if "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower() or meta.get("CONTENT_LENGTH"):
+            return self.get_response(request)
+        limit = body_limit()
+        spool = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)
+        size = 0
+        source = meta["wsgi.input"]
+        while chunk := source.read(READ_BYTES):
+            size += len(chunk)
+            if size > limit:
+                spool.close()
+                return _too_large(request, limit)
+            spool.write(chunk)
+        spool.seek(0)
+        meta["CONTENT_LENGTH"] = str(size)
+        request._stream = LimitedStream(spool, size)
+        response = self.get_response(request)
+        response._resource_closers.append(spool.close)
+        return response
