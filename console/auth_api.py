@@ -73,5 +73,6 @@ def create_token(request, payload: TokenIn):
     summary="Revoke the access token used for this call",
 )
 def revoke_current_token(request):
+    """The token sent with this call stops working at once (signing out)."""
     services.token_revoke(token=request.auth, actor=request.user)
     return {"ok": True}

@@ -183,11 +183,33 @@ def _flash_binary(request, given: set):
     return files[names[0]]
 
 
+FLASH_BODY = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "description": "Cloud flash: the binary, a firmware version of the product, as the file part `file`.",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "file_type": {"type": "string", "enum": ["binary"]},
+                        "latest": {"type": "string", "enum": ["true", "false"]},
+                        "build_target_version": {"type": "string", "maxLength": 32},
+                    },
+                    "required": ["file"],
+                }
+            }
+        }
+    }
+}
+
+
 @router.put(
     PRODUCT + "/devices/{device_id}",
     response={200: schemas.DeviceEditOut, **error_responses(403, 404)},
     summary="Update a product device",
     exclude_unset=True,
+    openapi_extra=FLASH_BODY,
 )
 @transaction.atomic
 def update_device(request, product: str, device_id: str, payload: schemas.DeviceEdit):

@@ -18,8 +18,9 @@ from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_clien
 from console import access, htmx
 from console.models import AuditEvent
 from devices import forms
+from devices import services as device_services
 from devices.filters import NON_FILTER_PARAMS, DeviceFilter
-from devices.models import Device
+from devices.models import Device, QuarantinedDevice, normalize_device_id
 from firmware import targeting
 from groups import services
 from groups.models import Group
@@ -349,3 +350,58 @@ def _device_groups_saved(request, membership, device, *, created: bool) -> HttpR
     for event in ("devicesChanged", "firmwareChanged", *(("groupsChanged",) if created else ())):
         trigger_client_event(response, event, {})
     return htmx.message_event(response, f"Groups of {device} saved.")
+
+
+# Quarantine -----------------------------------------------------------------------------------
+
+QUARANTINE_ACTIONS = {
+    "approve": (device_services.quarantine_approve, "approved: it is now a device of the product",
+                "approved: they are now devices of the product"),
+    "deny": (device_services.quarantine_deny, "denied: its contacts are refused from now on",
+             "denied: their contacts are refused from now on"),
+}
+
+
+def _quarantine_choice(post) -> tuple[str | None, list[str]]:
+    """A row's own button (`approve=<id>` / `deny=<id>`), or a bulk `action` over ticked `devices`."""
+    for action in QUARANTINE_ACTIONS:
+        if post.get(action):
+            return action, [post[action]]
+    action = post.get("action")
+    return (action if action in QUARANTINE_ACTIONS else None), post.getlist("devices")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def quarantine(request, product):
+    """Devices that contacted the product without being imported, waiting for Approve or Deny."""
+    if request.method == "POST":
+        membership = access.membership_for(request.user, product, write=True, product_wide=True)
+        action, raw_ids = _quarantine_choice(request.POST)
+        device_ids = [device_id for device_id in map(normalize_device_id, raw_ids) if device_id]
+        if action is None or not device_ids:
+            messages.error(request, "Tick the devices to approve or deny, then choose Approve or Deny.")
+        else:
+            service, one, many = QUARANTINE_ACTIONS[action]
+            done = service(product=membership.product, device_ids=device_ids, actor=request.user)
+            if len(done) == 1:
+                messages.success(request, f"{done[0]} was {one}.")
+            elif done:
+                messages.success(request, f"{len(done)} devices were {many}.")
+            else:
+                messages.error(request, "Nothing changed: those devices are no longer waiting in quarantine.")
+        return redirect("devices:quarantine", product=membership.product.slug)
+
+    membership = access.membership_for(request.user, product)
+    entries = QuarantinedDevice.objects.none()
+    # Quarantined devices are in no group: a member limited to groups sees none of them.
+    if membership.restricted_group_ids() is None:
+        entries = QuarantinedDevice.objects.waiting().filter(product=membership.product)
+    context = {
+        "membership": membership,
+        "product": membership.product,
+        "nav": "devices",
+        "page": Paginator(entries, 50).get_page(request.GET.get("page")),
+        "can_decide": membership.can_write and membership.restricted_group_ids() is None,
+    }
+    return render(request, "devices/quarantine_list.html", context)

@@ -41,6 +41,7 @@ def _group(membership, name: str) -> Group:
 
 @router.get(PRODUCT + "/groups", response={200: schemas.GroupList, **error_responses(404)}, summary="List device groups")
 def list_groups(request, product: str, filters: Query[schemas.GroupListQuery]):
+    """The groups you can see, sorted by name; `name` keeps those whose name contains it."""
     membership = access.membership_for(request.user, product)
     groups = _groups(membership)
     if filters.name:
@@ -52,6 +53,7 @@ def list_groups(request, product: str, filters: Query[schemas.GroupListQuery]):
     PRODUCT + "/groups/{name}", response={200: schemas.GroupEnvelope, **error_responses(404)}, summary="Get a device group"
 )
 def get_group(request, product: str, name: str):
+    """One group, with its released firmware version and device count."""
     membership = access.membership_for(request.user, product)
     return {"group": group_json(_group(membership, name))}
 
@@ -60,6 +62,7 @@ def get_group(request, product: str, name: str):
     PRODUCT + "/groups", response={201: schemas.GroupEnvelope, **error_responses(403, 404)}, summary="Create a device group"
 )
 def create_group(request, product: str, payload: schemas.GroupCreate):
+    """A new group: the name is unique in the product; a color is chosen when none is given."""
     membership = access.membership_for(request.user, product, write=True, product_wide=True)
     group = services.group_create(
         product=membership.product,
@@ -77,6 +80,7 @@ def create_group(request, product: str, payload: schemas.GroupCreate):
     summary="Edit a device group",
 )
 def edit_group(request, product: str, name: str, payload: schemas.GroupEdit):
+    """Rename the group and/or change its description or color (at least one of them)."""
     membership = access.membership_for(request.user, product, write=True, product_wide=True)
     group = _group(membership, name)
     if payload.name is None and payload.description is None and payload.color is None:
@@ -96,6 +100,7 @@ def edit_group(request, product: str, name: str, payload: schemas.GroupEdit):
     PRODUCT + "/groups/{name}", response={204: None, **error_responses(403, 404)}, summary="Delete a device group"
 )
 def delete_group(request, product: str, name: str):
+    """Its devices leave the group, and its firmware release goes with it."""
     membership = access.membership_for(request.user, product, write=True, product_wide=True)
     services.group_delete(group=_group(membership, name), actor=request.user)
     return Status(204, None)
