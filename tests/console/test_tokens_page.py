@@ -60,3 +60,16 @@ def test_the_page_showing_a_new_token_is_not_stored_by_any_cache(client, persona
     response = client.post("/account/tokens/", {"name": "ci", "days": 30})
 
     assert "no-store" in response["Cache-Control"]
+
+
+def test_a_never_expiring_token_is_listed_as_never_and_can_be_revoked(client, personas):
+    token, raw, _ = AccessToken.issue(user=personas.developer, name="ci forever", expires_in=0)
+    client.force_login(personas.developer)
+
+    page = client.get("/account/tokens/").content.decode()
+    row = re.search(r"<tr>\s*<td>ci forever</td>.*?</tr>", page, re.S).group(0)
+    assert "<strong>Never</strong>" in row and "Active" in row
+    assert f"/account/tokens/{token.pk}/revoke/" in row
+
+    assert client.post(f"/account/tokens/{token.pk}/revoke/").status_code == 302
+    assert AccessToken.objects.authenticate(raw) is None
