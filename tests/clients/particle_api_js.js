@@ -1,10 +1,14 @@
 // Drives Fleet Console's API with Particle's own JavaScript client (particle-api-js 12).
-// Usage: node particle_api_js.js <baseUrl> <username> <password> <deviceId>
+// Usage: node particle_api_js.js <baseUrl> <username> <password> <deviceId> <workDir> <otherDeviceId>
+//        <removedDeviceId> <serialOfDevice> <quarantinedSerial> <quarantinedDeviceId>
 // Prints one JSON object with what every call answered; tests/clients/test_particle_api_js.py
 // checks it and the stored state.
+const fs = require('fs');
+const path = require('path');
 const Particle = require('particle-api-js');
 
-const [baseUrl, username, password, deviceId] = process.argv.slice(2);
+const [baseUrl, username, password, deviceId, workDir, otherDeviceId, removedDeviceId, serial,
+    quarantinedSerial, quarantinedDeviceId] = process.argv.slice(2);
 const product = 'acme';
 const particle = new Particle({ baseUrl });
 const binary = Buffer.from('fleet console firmware v7\n'.repeat(40));
@@ -71,9 +75,47 @@ async function main() {
         query: { action: 'edit_groups_for_firmware', firmware_version: 7, groups: 'europe', product_default: 'true' },
     })).body;
 
+    // The user, their products, team, devices and serial numbers.
+    out.user = (await particle.getUserInfo({ auth })).body;
+    out.products = (await particle.listProducts({ auth })).body;
+    out.product = (await particle.getProduct({ product, auth })).body;
+    out.team = (await particle.listTeamMembers({ product, auth })).body;
+    out.serial = (await particle.lookupSerialNumber({ serialNumber: serial, auth })).body;
+    out.myDevices = (await particle.listDevices({ auth })).body;
+    out.missingRoute = await failure(particle.get({ uri: `/v1/products/${product}/no-such-thing`, auth }));
+
+    // Files given by path are streamed (Transfer-Encoding: chunked).
+    const idsPath = path.join(workDir, 'ids.txt');
+    fs.writeFileSync(idsPath, `${quarantinedSerial}\n${'ab'.repeat(12)}\n`);
+    out.addFromFile = (await particle.addDeviceToProduct({ product, file: idsPath, auth })).body;
+    const firmwarePath = path.join(workDir, 'v8.bin');
+    fs.writeFileSync(firmwarePath, Buffer.from('fleet console firmware v8\n'.repeat(500)));
+    out.uploadFromFile = (await particle.uploadProductFirmware({
+        product, auth, file: firmwarePath, version: 8, title: 'From a file', description: 'Streamed',
+    })).body;
+
+    // Particle's device fields: cloud flash of a development device, signal, deny, unclaim.
+    out.flashNotDevelopment = await failure(particle.flashDevice({ deviceId: otherDeviceId, product, files: { 'v8.bin': firmwarePath }, auth }));
+    out.markDevelopment = (await particle.markAsDevelopmentDevice({ deviceId: otherDeviceId, product, auth })).body;
+    out.flash = (await particle.flashDevice({ deviceId: otherDeviceId, product, files: { 'v8.bin': firmwarePath }, auth })).body;
+    out.signal = await failure(particle.signalDevice({ deviceId, product, signal: true, auth }));
+    out.quarantinedBefore = (await particle.get({ uri: `/v1/products/${product}/devices`, auth, query: { quarantined: true } })).body;
+    out.deny = (await particle.removeDevice({ deviceId: quarantinedDeviceId, deny: true, product, auth })).statusCode;
+    out.unclaim = (await particle.removeDeviceOwner({ deviceId, product, auth })).body;
+    out.remove = (await particle.removeDevice({ deviceId: removedDeviceId, product, auth })).statusCode;
+
+    // Tokens: one that never expires, revoked by value; then revoking them all.
+    const forever = await particle.login({ username, password, tokenDuration: 0 });
+    out.forever = { expires_in: forever.body.expires_in };
+    out.deleteToken = (await particle.deleteAccessToken({ token: forever.body.access_token })).body;
+    out.afterDelete = await failure(particle.getUserInfo({ auth: forever.body.access_token }));
+    const spare = (await particle.login({ username, password })).body.access_token;
+
     // Revoking the token ends the session.
     out.revoke = (await particle.deleteCurrentAccessToken({ auth })).body;
     out.afterRevoke = await failure(particle.listDevices({ product, auth }));
+    out.revokeAll = (await particle.deleteActiveAccessTokens({ auth: spare })).body;
+    out.afterRevokeAll = await failure(particle.getUserInfo({ auth: spare }));
     process.stdout.write(JSON.stringify(out));
 }
 

@@ -1,6 +1,7 @@
-"""Particle's own JavaScript client (particle-api-js 12, from npm) against a live test server.
+"""Particle's own JavaScript client (particle-api-js 12, from npm) against gunicorn serving the
+test database (it streams files given by path chunked, which needs a production server).
 
-CI installs the client with `npm ci --prefix tests/clients` before running pytest.
+`make test` installs the client with `npm ci --prefix tests/clients` before running pytest.
 """
 
 import json
@@ -9,13 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 
 from console.models import AccessToken
-from devices.models import Device
+from devices.models import Device, QuarantinedDevice
 from firmware.models import Firmware
 from groups.models import Group
-from tests.factories import PASSWORD, DeviceFactory, make_personas
+from tests.clients.conftest import QUARANTINED, QUARANTINED_SERIAL
+from tests.factories import PASSWORD
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "particle_api_js.js"
@@ -30,22 +31,18 @@ def _node() -> str:
     return node
 
 
-@pytest.fixture
-def fleet(transactional_db):
-    cache.clear()
-    personas = make_personas()
-    devices = [DeviceFactory(product=personas.product) for _ in range(3)]
-    return personas, devices
-
-
-def test_particle_api_js_drives_groups_devices_and_firmware(fleet, live_server):
-    personas, devices = fleet
-    device = devices[0]
+def test_particle_api_js_drives_groups_devices_and_firmware(client_fleet, gunicorn_server, tmp_path):
+    personas, devices = client_fleet
+    device, flashed, removed = devices
     run = subprocess.run(
-        [_node(), str(SCRIPT), live_server.url, personas.developer.username, PASSWORD, device.device_id.upper()],
+        [
+            _node(), str(SCRIPT), gunicorn_server.url, personas.developer.username, PASSWORD,
+            device.device_id.upper(), str(tmp_path), flashed.device_id, removed.device_id, device.serial_number,
+            QUARANTINED_SERIAL, QUARANTINED[1],
+        ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         cwd=HERE,
     )
     assert run.returncode == 0, run.stderr
@@ -91,8 +88,39 @@ def test_particle_api_js_drives_groups_devices_and_firmware(fleet, live_server):
     assert out["release"]["product_default"] is True
     assert out["impact"]["devices"]["firmware_update"]["total"] == 0
 
+    assert out["user"]["username"] == "developer"
+    assert [product["slug"] for product in out["products"]["products"]] == ["acme"]
+    assert out["product"]["product"]["groups"] == ["europe", "partner-fleet"]
+    assert {member["username"] for member in out["team"]["team"]} >= {"owner", "developer", "partner"}
+    assert out["serial"] == {
+        "ok": True, "device_id": device.device_id, "product_id": personas.product.pk, "platform_id": 12, "iccid": "",
+    }
+    assert {row["id"] for row in out["myDevices"]} == {d.device_id for d in devices}
+    assert "connected" in out["myDevices"][0]
+    assert out["missingRoute"]["statusCode"] == 404
+    assert "No such endpoint" in out["missingRoute"]["body"]["error_description"]
+
+    # Streamed (chunked) files: a serial number approves the quarantined device it names.
+    assert sorted(out["addFromFile"]["updatedDeviceIds"]) == sorted([QUARANTINED[0], "ab" * 12])
+    assert out["uploadFromFile"]["version"] == 8 and out["uploadFromFile"]["size"] == len("fleet console firmware v8\n") * 500
+
+    assert out["flashNotDevelopment"]["statusCode"] == 400
+    assert out["markDevelopment"]["development"] is True
+    assert (out["flash"]["flash_version"], out["flash"]["status"]) == (8, "Update pending")
+    assert out["signal"]["statusCode"] == 400
+    assert out["signal"]["body"]["error"] == "device_not_connected"
+    assert [row["id"] for row in out["quarantinedBefore"]["devices"]] == [QUARANTINED[1]]
+    assert out["deny"] == 204
+    assert out["unclaim"] == {"ok": True}
+    assert out["remove"] == 204
+
+    assert out["forever"] == {"expires_in": 0}
+    assert out["deleteToken"] == {"ok": True}
+    assert out["afterDelete"]["statusCode"] == 401
     assert out["revoke"] == {"ok": True}
     assert out["afterRevoke"]["statusCode"] == 401
+    assert out["revokeAll"]["ok"] is True
+    assert out["afterRevokeAll"]["statusCode"] == 401
 
     device.refresh_from_db()
     assert (device.name, device.notes, device.development, device.desired_firmware_version) == (
@@ -111,4 +139,10 @@ def test_particle_api_js_drives_groups_devices_and_firmware(fleet, live_server):
     personas.product.refresh_from_db()
     assert personas.product.default_firmware == firmware
     assert not AccessToken.objects.filter(user=personas.developer).active().exists()
-    assert Device.objects.filter(product=personas.product).count() == 3
+    assert set(Device.objects.filter(product=personas.product).values_list("device_id", flat=True)) == {
+        device.device_id, flashed.device_id, QUARANTINED[0], "ab" * 12,
+    }
+    flashed.refresh_from_db()
+    assert (flashed.development, flashed.flash_version) == (True, 8)
+    assert QuarantinedDevice.objects.get(device_id=QUARANTINED[1]).denied_at is not None
+    assert Firmware.objects.get(product=personas.product, version=8).binary.read() == b"fleet console firmware v8\n" * 500
