@@ -14,13 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet --editable '.[test]'
 	touch $@
 
-# Particle's own JavaScript client, for the compatibility test (which fails without it).
+# Particle's own clients, particle-api-js and particle-cli (pinned to 3.43.1, the newest release
+# whose engines allow the Node.js 20 of Debian and CI), for the compatibility tests (which fail without them).
 clients:
 	@lock=tests/clients/package-lock.json; stamp=tests/clients/node_modules/.installed; \
 	if [ -f $$lock ] && [ ! $$stamp -nt $$lock ]; then \
 		if command -v npm >/dev/null 2>&1; then \
 			npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error && touch $$stamp; \
-		else echo "npm not found: the particle-api-js compatibility test cannot run"; fi; \
+		else echo "npm not found: the Particle client compatibility tests cannot run"; fi; \
 	fi
 
 run: venv
