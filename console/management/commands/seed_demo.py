@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.models import Membership, Product, Role
+from devices import services as device_services
 from devices.models import Device
 from firmware.models import Firmware
 from groups.models import Group, GroupMembership
@@ -80,6 +81,9 @@ class Command(BaseCommand):
             user=users["partner"], product=acme, defaults={"role": Role.DEVELOPER, "is_restricted": True}
         )
         partner.restricted_groups.set([groups["field-service"]])
+        # Two devices that got in touch without being imported, for the Quarantined page.
+        for number, serial in enumerate(("P046QA000001", "P046QA000002")):
+            device_services.device_contact(product=acme, device_id=f"{0xFEED0000 + number:024x}", serial_number=serial)
 
         other = self._product("other-fleet", "Other Fleet")
         other_groups = self._groups(other, [("north", "Northern depots", "#0ea5e9"), ("south", "Southern depots", "#f97316")])
