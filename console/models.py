@@ -68,6 +68,15 @@ class MembershipQuerySet(models.QuerySet):
     def for_user(self, user):
         return self.filter(user=user) if user.is_authenticated else self.none()
 
+    def team(self, product_id: int):
+        """A product's team by username, with users and group restrictions loaded."""
+        return (
+            self.filter(product_id=product_id)
+            .select_related("user")
+            .prefetch_related("restricted_groups")
+            .order_by("user__username")
+        )
+
 
 class Membership(models.Model):
     """A user's role in a product, optionally restricted to some of its groups."""

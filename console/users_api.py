@@ -9,7 +9,7 @@ from pydantic import Field
 
 from console import access, services
 from console.api.auth import TokenAuth
-from console.api.errors import error_responses
+from console.api.errors import OkOut, error_responses
 from console.api.parsing import Timestamp, timestamp
 from console.models import AccessToken, Membership
 from devices.models import Device
@@ -39,10 +39,6 @@ class TokenOut(Schema):
     created_at: Timestamp
     expires_at: Timestamp = Field(description="null: the token never expires.")
     last_used_at: Timestamp
-
-
-class OkOut(Schema):
-    ok: bool
 
 
 class RevokedOut(Schema):
@@ -205,12 +201,7 @@ def get_product(request, product: str):
 def list_team(request, product: str):
     """Everyone on the product's team with their role (as the console's Team page shows it)."""
     membership = access.membership_for(request.user, product)
-    members = (
-        Membership.objects.filter(product_id=membership.product_id)
-        .select_related("user")
-        .prefetch_related("restricted_groups")
-        .order_by("user__username")
-    )
+    members = Membership.objects.team(membership.product_id)
     return {
         "team": [
             {

@@ -48,12 +48,7 @@ def product_home(request, product):
 # Team ---------------------------------------------------------------------------------------
 
 def _team_context(membership, **extra):
-    members = (
-        Membership.objects.filter(product=membership.product)
-        .select_related("user")
-        .prefetch_related("restricted_groups")
-        .order_by("user__username")
-    )
+    members = Membership.objects.team(membership.product_id)
     return {
         "membership": membership,
         "product": membership.product,

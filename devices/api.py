@@ -4,13 +4,13 @@ the firmware device services; the devices a call chooses come from `devices.sele
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
-from ninja import Query, Router, Schema
+from ninja import Query, Router
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import Status
 from pydantic import ValidationError as PydanticValidationError
 
 from console import access
-from console.api.errors import ApiError, error_responses, from_service_error, invalid
+from console.api.errors import ApiError, OkOut, error_responses, from_service_error, invalid
 from console.api.parsing import form_files, request_body, timestamp
 from console.models import Membership
 from devices import schemas, selection, services
@@ -321,6 +321,18 @@ IMPORT_BODY = {
 }
 
 
+def _validated_body(request, schema):
+    """The JSON or form body checked against `schema`, for endpoints that also take other
+    bodies (a multipart file, none at all) and so cannot declare it; a 400 names each field."""
+    body = request_body(request)
+    try:
+        return schema.model_validate(body if body is not None else {}, context={"request": request})
+    except PydanticValidationError as error:
+        raise NinjaValidationError(
+            [{**item, "loc": ("body", "payload", *item["loc"])} for item in error.errors(include_url=False)]
+        ) from None
+
+
 def _import_ids(request) -> list:
     if (request.content_type or "").lower() == "multipart/form-data":
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_IMPORT_FILE_BYTES + 64 * 1024:
@@ -344,13 +356,7 @@ def _import_ids(request) -> list:
             raise invalid("file", f"Import at most {schemas.MAX_IMPORT_IDS} device IDs per call.")
         return ids or _missing_ids("file")
     # JSON, or the same fields form-encoded.
-    body = request_body(request)
-    try:
-        payload = schemas.DeviceImport.model_validate(body if body is not None else {}, context={"request": request})
-    except PydanticValidationError as error:
-        raise NinjaValidationError(
-            [{**item, "loc": ("body", "payload", *item["loc"])} for item in error.errors(include_url=False)]
-        ) from None
+    payload = _validated_body(request, schemas.DeviceImport)
     if payload.ids is not None and payload.id is not None:
         raise invalid("ids", "Send ids or id, not both.")
     if payload.ids is not None:
@@ -394,13 +400,7 @@ REMOVE_BODY = {
 
 
 def _deny(request) -> bool:
-    body = request_body(request)
-    try:
-        payload = schemas.DeviceRemove.model_validate(body or {}, context={"request": request})
-    except PydanticValidationError as error:
-        raise NinjaValidationError(
-            [{**item, "loc": ("body", "payload", *item["loc"])} for item in error.errors(include_url=False)]
-        ) from None
+    payload = _validated_body(request, schemas.DeviceRemove)
     if payload.deny is not None:
         return payload.deny
     query = request.GET.get("deny", "").lower()
@@ -433,10 +433,6 @@ def remove_device(request, product: str, device_id: str):
     device.product = membership.product
     services.device_remove(device=device, actor=request.user, deny=deny)
     return Status(204, None)
-
-
-class OkOut(Schema):
-    ok: bool
 
 
 @router.delete(

@@ -37,6 +37,12 @@ class ErrorOut(Schema):
     fields: dict[str, list[str]] | None = None
 
 
+class OkOut(Schema):
+    """The plain success answer, `{"ok": true}`."""
+
+    ok: bool
+
+
 def error_responses(*codes: int) -> dict:
     """The documented error responses of an operation; 400 and 401 apply to all of them."""
     return {code: ErrorOut for code in sorted({400, 401, *codes})}

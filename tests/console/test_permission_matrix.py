@@ -37,6 +37,7 @@ CONSOLE = {
     "devices:list": ("read", "get", "/products/{p}/devices/", None),
     "devices:edit_groups": ("write", "post", "/products/{p}/devices/edit-groups/", {"ids": ["{d}"], "add": ["{gname}"]}),
     "devices:detail": ("read", "get", "/products/{p}/devices/{d}/", None),
+    "devices:quarantine": ("write", "post", "/products/{p}/devices/quarantine/", {"approve": "{d}"}),
     "devices:groups": ("write", "post", "/products/{p}/devices/{d}/groups/", {"groups": ["{gname}"]}),
     "groups:list": ("read", "get", "/products/{p}/groups/", None),
     "groups:detail": ("read", "get", "/products/{p}/groups/{g}/", None),
@@ -67,6 +68,9 @@ API = {
     "api:get_device": ("read", "get", "/v1/products/{p}/devices/{d}", None),
     "api:update_device": ("write", "put", "/v1/products/{p}/devices/{d}", {"notes": "x"}),
     "api:remove_device": ("write", "delete", "/v1/products/{p}/devices/{d}", None),
+    "api:unclaim_device": ("write", "delete", "/v1/products/{p}/devices/{d}/owner", None),
+    "api:get_product": ("read", "get", "/v1/products/{p}", None),
+    "api:list_team": ("read", "get", "/v1/products/{p}/team", None),
     "api:handshake": ("write", "post", "/v1/products/{p}/devices/{d}/handshake", {"firmware_version": 3}),
     "api:update_failed": ("write", "post", "/v1/products/{p}/devices/{d}/update_failed", {"version": 3, "reason": "x"}),
     "api:list_firmware": ("read", "get", "/v1/products/{p}/firmware", None),
@@ -83,12 +87,15 @@ API = {
 NOT_PRODUCT_SCOPED = {
     "home", "login", "logout", "tokens", "token_revoke", "api:openapi-json", "api:openapi-view",
     "api:create_token", "api:revoke_current_token", "api:api-root",
+    # The caller's own user, tokens, products and devices (tests/api/test_users_tokens_products.py).
+    "api:get_user", "api:list_tokens", "api:revoke_all_tokens", "api:revoke_token", "api:list_products",
+    "api:lookup_serial_number", "api:list_reachable_devices", "api:get_reachable_device",
 }
 # The partner (a Developer restricted to group partner-fleet) on writes: 403 where a change
 # would reach beyond their group (creating, renaming or deleting groups, uploading or deleting
 # firmware, importing or removing devices); through elsewhere, on their group's device.
 RESTRICTED_FORBIDDEN = {
-    "groups:create", "groups:edit", "groups:delete", "firmware:upload", "firmware:delete",
+    "groups:create", "groups:edit", "groups:delete", "firmware:upload", "firmware:delete", "devices:quarantine",
     "api:create_group", "api:edit_group", "api:delete_group", "api:import_devices", "api:remove_device",
     "api:upload_firmware", "api:delete_firmware", "api:edit_firmware",
 }
