@@ -4,8 +4,8 @@ Particle's clients stream a file given by path that way. A WSGI server that deco
 bodies (gunicorn does) passes the decoded stream on without a Content-Length, and Django then
 reads an empty body. This middleware, first in the stack, reads such a body into a spooled file
 (in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, on disk beyond) and sets its Content-Length, so
-everything after it, the body-size limits included, sees an ordinary request. It refuses a body
-larger than any endpoint accepts with a 413 before reading further.
+everything after it, the body-size limits included, sees an ordinary request. A body larger than
+any endpoint accepts is not kept: it gets a 413.
 """
 
 import json
@@ -16,6 +16,8 @@ from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpResponse
 
 READ_BYTES = 64 * 1024
+# How much of an oversize body is read and dropped so that its sender gets the 413.
+DRAIN_BYTES = 64 * 1024 * 1024
 # Room for the multipart framing and form fields around a firmware binary.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -37,6 +39,14 @@ def _too_large(request, limit: int) -> HttpResponse:
     return response
 
 
+def _drain(source) -> None:
+    """Read (and drop) what is left of an oversize body, up to DRAIN_BYTES: closing the
+    connection on a client still sending resets it, and the client never reads the 413."""
+    drained = 0
+    while drained < DRAIN_BYTES and (chunk := source.read(READ_BYTES)):
+        drained += len(chunk)
+
+
 class ChunkedBodyMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -53,6 +63,7 @@ class ChunkedBodyMiddleware:
             size += len(chunk)
             if size > limit:
                 spool.close()
+                _drain(source)
                 return _too_large(request, limit)
             spool.write(chunk)
         spool.seek(0)

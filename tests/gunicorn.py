@@ -24,6 +24,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start(*, env: dict, port: int, log_path: Path, workers: int) -> subprocess.Popen:
+    """gunicorn serving console.wsgi with `env`, once it listens on `port`."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "console.wsgi:application", "--workers", str(workers),
+             "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--log-level", "warning"],
+            cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, f"gunicorn exited: {log_path.read_text(errors='replace')[-3000:]}"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            assert time.monotonic() < deadline, "gunicorn did not start listening"
+            time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class GunicornServer:
     def __init__(self, *, media_root: Path, log_path: Path):
         db = connection.settings_dict
@@ -43,30 +72,11 @@ class GunicornServer:
         self.process = None
 
     def start(self) -> "GunicornServer":
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "console.wsgi", "--workers", "2",
-                 "--bind", f"127.0.0.1:{self.port}", "--timeout", "60", "--log-level", "warning"],
-                cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.process.poll() is None, f"gunicorn exited: {self.log()}"
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                assert time.monotonic() < deadline, f"gunicorn did not start listening: {self.log()}"
-                time.sleep(0.1)
+        self.process = start(env=self.env, port=self.port, log_path=self.log_path, workers=2)
+        return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""

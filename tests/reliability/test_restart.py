@@ -11,8 +11,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.db import connection
+
+from tests import gunicorn
+from tests.gunicorn import free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 PRODUCT = "acme"
@@ -56,12 +57,6 @@ def server_binaries() -> Path | None:
         if all(Path(folder, name).is_file() for name in ("initdb", "pg_ctl", "postgres")):
             return Path(folder)
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 BINARIES = server_binaries()
@@ -159,30 +154,10 @@ class App:
     def start(self) -> None:
         self.manage("migrate", "--noinput", "-v", "0")
         self.token = self.manage("shell", "-c", SEED).strip().splitlines()[-1]
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "console.wsgi:application", "--workers", "1",
-                 "--bind", f"127.0.0.1:{self.port}", "--timeout", "60", "--log-level", "warning"],
-                cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.process.poll() is None, f"gunicorn exited: {self.log()}"
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start listening"
-                time.sleep(0.1)
+        self.process = gunicorn.start(env=self.env, port=self.port, log_path=self.log_path, workers=1)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        gunicorn.stop(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
