@@ -18,17 +18,16 @@ from django.http import HttpResponse
 READ_BYTES = 64 * 1024
 # How much of an oversize body is read and dropped so that its sender gets the 413.
 DRAIN_BYTES = 64 * 1024 * 1024
-# Room for the multipart framing and form fields around a firmware binary.
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 def body_limit() -> int:
-    """The largest body any endpoint accepts: a firmware upload, or a form or JSON body."""
-    return max(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.FIRMWARE_MAX_BYTES + MULTIPART_OVERHEAD)
+    """The largest body any address accepts; each address's own limit is then applied by
+    RequestBodyLimitMiddleware (console.middleware) to the Content-Length set here."""
+    return settings.REQUEST_BODY_MAX_BYTES
 
 
 def _too_large(request, limit: int) -> HttpResponse:
-    description = f"The request body is larger than the {limit} bytes any endpoint accepts."
+    description = f"The request body is larger than the {limit} bytes any address accepts."
     if request.path_info.startswith(("/v1/", "/oauth/")):
         body = {"ok": False, "error": "payload_too_large", "error_description": description}
         response = HttpResponse(json.dumps(body), status=413, content_type="application/json")
