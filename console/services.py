@@ -93,7 +93,7 @@ def token_create(*, user, name: str = "", expires_in: int | None = None) -> tupl
     expires_in = DEFAULT_TOKEN_SECONDS if expires_in is None else expires_in
     if not 0 <= expires_in <= MAX_TOKEN_SECONDS:
         raise ValidationError({"expires_in": [
-            f"Choose a lifetime in seconds between 1 and {MAX_TOKEN_SECONDS} (100 years), or 0 for a token that never expires."
+            f"Choose a lifetime in seconds between 1 and {MAX_TOKEN_SECONDS:,} (a year), or 0 for a token that never expires."
         ]})
     if len(name) > 100:
         raise ValidationError({"name": ["Use at most 100 characters."]})
