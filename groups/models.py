@@ -111,3 +111,27 @@ class GroupMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id} in {self.group}"
+
+
+class MembershipChange(models.Model):
+    """A device that joined (or left) a group in an audited batch edit, so the edit can be undone.
+
+    Written in the same statement as the membership itself (groups.services.write_memberships),
+    one narrow row per change; read back only by event. Like AuditEventDevice, no database-level
+    foreign keys: 100,000 rows must not be checked one by one at commit, and a deleted device's
+    or group's changes stay as history (an undo skips them).
+    """
+
+    pk = models.CompositePrimaryKey("event", "group", "device")
+    event = models.ForeignKey(
+        "console.AuditEvent", on_delete=models.CASCADE, related_name="membership_changes", db_constraint=False,
+        db_index=False,
+    )
+    group = models.ForeignKey(Group, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False)
+    device = models.ForeignKey(
+        "devices.Device", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    joined = models.BooleanField()
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {'joined' if self.joined else 'left'} {self.group_id}"

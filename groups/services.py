@@ -1,7 +1,10 @@
 """Group and membership changes. Console views, the API and the admin all call these."""
 
+import dataclasses
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from console.models import AuditEvent
@@ -103,7 +106,7 @@ def group_delete(*, group: Group, actor) -> int:
         released_version=group.released_firmware.version if group.released_firmware_id else None,
     )
     with connection.cursor() as cursor:
-        _write_memberships(cursor, "DELETE FROM groups_groupmembership WHERE group_id = %s", [group.pk], event)
+        write_memberships(cursor, "DELETE FROM groups_groupmembership WHERE group_id = %s", [group.pk], event)
     group.delete()
     return event.count_devices()
 
@@ -137,22 +140,35 @@ def groups_resolve(*, membership, names, actor, create_missing: bool, preview: b
     return [found[name] for name in names]
 
 
-def _write_memberships(cursor, write_sql: str, params, event: AuditEvent) -> None:
+def write_memberships(cursor, write_sql: str, params, event: AuditEvent, *, joined: bool | None = None) -> None:
     """Run an INSERT or DELETE of memberships and name, in the audit event, the devices whose
     rows it wrote; on PostgreSQL in the same statement, so 100,000 keys never travel to Python
-    and back."""
+    and back. With `joined` (True for an INSERT, False for a DELETE) the event also keeps which
+    device joined or left which group (MembershipChange), which is what an undo reverts."""
     name = "INSERT INTO console_auditeventdevice (event_id, device_id)"
+    change = "INSERT INTO groups_membershipchange (event_id, device_id, group_id, joined)"
     if connection.vendor == "postgresql":
+        if joined is None:
+            cursor.execute(
+                f"WITH changed AS ({write_sql} RETURNING device_id)"
+                f" {name} SELECT DISTINCT %s, device_id FROM changed ON CONFLICT DO NOTHING",
+                [*params, event.pk],
+            )
+            return
         cursor.execute(
-            f"WITH changed AS ({write_sql} RETURNING device_id)"
-            f" {name} SELECT DISTINCT %s, device_id FROM changed ON CONFLICT DO NOTHING",
-            [*params, event.pk],
+            f"WITH changed AS ({write_sql} RETURNING device_id, group_id),"
+            f" named AS ({name} SELECT DISTINCT %s, device_id FROM changed ON CONFLICT DO NOTHING)"
+            f" {change} SELECT %s, device_id, group_id, %s FROM changed",
+            [*params, event.pk, event.pk, joined],
         )
         return
-    cursor.execute(f"{write_sql} RETURNING device_id", params)
-    keys = {row[0] for row in cursor.fetchall()}
+    cursor.execute(f"{write_sql} RETURNING device_id, group_id", params)
+    rows = cursor.fetchall()
+    keys = {row[0] for row in rows}
     if keys:
         cursor.executemany(f"{name} VALUES (%s, %s) ON CONFLICT DO NOTHING", [(event.pk, key) for key in keys])
+    if rows and joined is not None:
+        cursor.executemany(f"{change} VALUES (%s, %s, %s, %s)", [(event.pk, d, g, joined) for d, g in rows])
 
 
 def devices_edit_groups_impact(*, devices, add=(), remove=()) -> targeting.Impact:
@@ -163,6 +179,69 @@ def devices_edit_groups_impact(*, devices, add=(), remove=()) -> targeting.Impac
     add_ids = frozenset(group.id for group in add)
     scenario = targeting.Scenario(add_groups=add_ids, remove_groups=frozenset(g.id for g in remove) - add_ids)
     return targeting.impact(devices, scenario, product_id=groups[0].product_id)
+
+
+def _impact_sum(parts) -> targeting.Impact:
+    """Impacts of disjoint sets of devices, added up field by field (counts and counts by version)."""
+    total = targeting.Impact()
+    for part in parts:
+        for field in dataclasses.fields(total):
+            mine, theirs = getattr(total, field.name), getattr(part, field.name)
+            if isinstance(mine, dict):
+                for key, count in theirs.items():
+                    mine[key] = mine.get(key, 0) + count
+            else:
+                setattr(total, field.name, mine + theirs)
+    return total
+
+
+def memberships_change_impact(*, product_id: int, changes_sql: str, params) -> targeting.Impact:
+    """The firmware impact of per-device membership changes (a CSV import, an undo), by the
+    batch edit's own rule: `changes_sql` yields rows (device_id, group_id, joined).
+
+    Only groups with a release can change a target, so the devices are grouped by their changes
+    to released groups; each such combination is one batch-edit scenario for targeting.impact.
+    A few statements per combination, whatever the number of devices.
+    """
+    released = list(
+        Group.objects.filter(product_id=product_id, released_firmware__isnull=False).values_list("id", flat=True)
+    )
+    if not released:
+        return targeting.Impact()
+    item = "CASE WHEN c.joined THEN '+' ELSE '-' END || CAST(c.group_id AS varchar(20))"
+    if connection.vendor == "postgresql":
+        aggregate = f"string_agg({item}, ',' ORDER BY c.group_id)"
+        source = f"({changes_sql})"
+    else:  # SQLite's group_concat takes the rows in the order given
+        aggregate = f"group_concat({item}, ',')"
+        source = f"(SELECT * FROM ({changes_sql}) ORDER BY 2)"
+    signatures = (
+        f"SELECT c.device_id, {aggregate} AS signature FROM {source} AS c"
+        f" WHERE c.group_id IN ({', '.join(['%s'] * len(released))}) GROUP BY c.device_id"
+    )
+    signature_params = [*params, *released]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT s.signature FROM ({signatures}) AS s", signature_params)
+        found = [row[0] for row in cursor.fetchall()]
+    parts = []
+    for signature in found:
+        items = signature.split(",")
+        scenario = targeting.Scenario(
+            add_groups=frozenset(int(item[1:]) for item in items if item[0] == "+"),
+            remove_groups=frozenset(int(item[1:]) for item in items if item[0] == "-"),
+        )
+        devices = Device.objects.filter(
+            pk__in=RawSQL(f"SELECT s.device_id FROM ({signatures}) AS s WHERE s.signature = %s",
+                          [*signature_params, signature])
+        )
+        parts.append(targeting.impact(devices, scenario, product_id=product_id))
+    return _impact_sum(parts)
+
+
+def lock_groups(group_ids) -> set[int]:
+    """Lock these groups for the transaction, in name order like every batch writer, so that a
+    concurrent delete waits (or makes us fail clearly); returns the ids that still exist."""
+    return set(Group.objects.select_for_update().filter(id__in=list(group_ids)).values_list("id", flat=True))
 
 
 @transaction.atomic
@@ -178,9 +257,7 @@ def devices_edit_groups(*, product, devices, add=(), remove=(), actor) -> int:
     if not add_ids and not remove_ids:
         return 0
     # Keep the groups from being deleted underneath us; a concurrent delete makes us fail clearly.
-    present = set(
-        Group.objects.select_for_update().filter(id__in=add_ids + remove_ids).values_list("id", flat=True)
-    )
+    present = lock_groups(add_ids + remove_ids)
     gone = set(add_ids + remove_ids) - present
     if gone:
         raise ValidationError({"groups": ["A group was deleted while you edited; reload and try again."]})
@@ -197,7 +274,7 @@ def devices_edit_groups(*, product, devices, add=(), remove=(), actor) -> int:
     )
     with connection.cursor() as cursor:
         if add_ids:
-            _write_memberships(
+            write_memberships(
                 cursor,
                 f"""
                 INSERT INTO groups_groupmembership (group_id, device_id, added_by_id, added_at)
@@ -208,9 +285,10 @@ def devices_edit_groups(*, product, devices, add=(), remove=(), actor) -> int:
                 """,
                 [getattr(actor, "pk", None), timezone.now(), *device_params, *add_ids],
                 event,
+                joined=True,
             )
         if remove_ids:
-            _write_memberships(
+            write_memberships(
                 cursor,
                 f"""
                 DELETE FROM groups_groupmembership
@@ -219,6 +297,7 @@ def devices_edit_groups(*, product, devices, add=(), remove=(), actor) -> int:
                 """,
                 [*remove_ids, *device_params],
                 event,
+                joined=False,
             )
     changed = event.count_devices()
     if not changed:
