@@ -15,6 +15,7 @@ urlpatterns = [
     path("products/<slug:product>/team/invite/", views.team_invite, name="team_invite"),
     path("products/<slug:product>/team/<int:member_id>/", views.team_member, name="team_member"),
     path("products/<slug:product>/activity/", views.activity, name="activity"),
+    path("products/<slug:product>/activity/<int:event_id>/undo/", views.activity_undo, name="activity_undo"),
     path("products/<slug:product>/devices/", include("devices.urls")),
     path("products/<slug:product>/groups/", include("groups.urls")),
     path("products/<slug:product>/firmware/", include("firmware.urls")),

@@ -4,13 +4,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
-from console import access, forms, services
+from console import access, forms, htmx, services
 from console.models import AccessToken, AuditEvent, Membership, Role
 from devices.models import Device, normalize_device_id
+from groups import undo
 from groups.models import Group
 
 
@@ -196,5 +198,39 @@ def activity(request, product):
         "filters": {"actor": actor, "kind": kind, "device": device},
         "device_error": device_error,
         "actors": Membership.objects.filter(product=membership.product).values_list("user__username", flat=True).order_by("user__username"),
+        "can_undo": membership.can_write,
+        "undoable": undo.UNDOABLE,
     }
     return render(request, "console/activity.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@htmx.vary_on_htmx
+def activity_undo(request, product, event_id):
+    """Undo a batch group edit: a preview of what would be reverted and its firmware impact,
+    then the undo itself (recorded as its own event)."""
+    membership = access.membership_for(request.user, product, write=True)
+    event = undo.undoable_event(membership, event_id)
+    activity_url = reverse("activity", kwargs={"product": membership.product.slug})
+    if request.method == "POST":
+        try:
+            changed = undo.edit_undo(membership=membership, event=event, actor=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect(activity_url) if not request.htmx else htmx.finished(
+                request, message=" ".join(error.messages), next=activity_url
+            )
+        return htmx.finished(
+            request, message=f"Undone: {changed:,} device{'' if changed == 1 else 's'} changed back.",
+            events=("devicesChanged", "activityChanged"), next=activity_url,
+        )
+    context = {
+        "membership": membership,
+        "product": membership.product,
+        "nav": "activity",
+        "event": event,
+        "plan": undo.edit_undo_preview(membership=membership, event=event),
+        "next": activity_url,
+    }
+    return htmx.dialog(request, "console/activity_undo_dialog.html", context, name="undo-dialog")

@@ -6,7 +6,7 @@ from ninja.responses import Status
 
 from console import access
 from console.api.errors import ApiError, error_responses
-from groups import schemas, services
+from groups import schemas, services, undo
 from groups.models import Group
 
 router = Router()
@@ -104,3 +104,33 @@ def delete_group(request, product: str, name: str):
     membership = access.membership_for(request.user, product, write=True, product_wide=True)
     services.group_delete(group=_group(membership, name), actor=request.user)
     return Status(204, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Undo of a batch group edit *(ours)*
+
+
+@router.get(
+    PRODUCT + "/events/{event_id}/undo",
+    response={200: schemas.UndoPreviewOut, **error_responses(403, 404)},
+    summary="Preview the undo of a batch group edit",
+)
+def preview_undo(request, product: str, event_id: int):
+    """*(ours)* What undoing the audit event (`device.groups`, `device.groups_import` or
+    `device.groups_undo`) would revert now: only memberships still as the edit left them."""
+    membership = access.membership_for(request.user, product, write=True)
+    event = undo.undoable_event(membership, event_id)
+    return undo.edit_undo_preview(membership=membership, event=event).as_json()
+
+
+@router.post(
+    PRODUCT + "/events/{event_id}/undo",
+    response={200: schemas.UndoOut, **error_responses(403, 404)},
+    summary="Undo a batch group edit",
+)
+def apply_undo(request, product: str, event_id: int):
+    """*(ours)* Revert the edit's memberships that are still as it left it, in one transaction,
+    recorded as a `device.groups_undo` event (itself undoable). 400 when nothing is left to undo."""
+    membership = access.membership_for(request.user, product, write=True)
+    event = undo.undoable_event(membership, event_id)
+    return {"ok": True, "updated": undo.edit_undo(membership=membership, event=event, actor=request.user)}

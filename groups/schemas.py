@@ -4,6 +4,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field
 
 from console.api.parsing import RequestSchema
+from groups import undo
 from groups.models import COLOR_PATTERN, GROUP_NAME_PATTERN
 
 
@@ -39,3 +40,34 @@ class GroupEdit(RequestSchema):
     name: str | None = Field(None, pattern=GROUP_NAME_PATTERN, description="A new name (rename).")
     description: str | None = Field(None, max_length=255)
     color: str | None = Field(None, pattern=COLOR_PATTERN)
+
+
+# Undo of a batch group edit *(ours)*
+
+
+class GroupDevices(Schema):
+    group: str
+    devices: int
+
+
+class KeptChange(Schema):
+    device: str = Field(description="Device ID; empty when the device was removed since.")
+    group: str = Field(description="Group name; empty when the group was deleted since.")
+    joined: bool = Field(description="Whether the edit added the device to the group (else it removed it).")
+    why: str
+
+
+class UndoPreviewOut(Schema):
+    event_id: int
+    leave: list[GroupDevices] = Field(description="Devices that would leave each group (the edit added them).")
+    rejoin: list[GroupDevices] = Field(description="Devices that would join each group again (the edit removed them).")
+    kept: list[KeptChange] = Field(description=f"Up to {undo.KEPT_SHOWN} changes left alone, and why.")
+    kept_count: int
+    firmware_update: dict = Field(description="Devices the undo would target for an OTA update, shaped like "
+                                              "`firmware_update` of `GET /impact?action=edit_device_groups`.")
+    undone_by: list[int] = Field(description="Earlier undo events of this edit.")
+
+
+class UndoOut(Schema):
+    ok: bool
+    updated: int
