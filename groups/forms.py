@@ -3,10 +3,18 @@
 
 from django import forms
 
+from groups import csv_import
 from groups.models import GROUP_NAME_HINT, PALETTE, Group
 
 
-class GroupForm(forms.Form):
+class ServiceErrors:
+    def add_service_errors(self, error) -> None:
+        """Show a service's ValidationError next to the fields it names."""
+        for field, messages in error.message_dict.items():
+            self.add_error(field if field in self.fields else None, messages)
+
+
+class GroupForm(ServiceErrors, forms.Form):
     name = forms.CharField(help_text=GROUP_NAME_HINT, strip=True)
     description = forms.CharField(
         required=False, strip=True, widget=forms.Textarea(attrs={"rows": 2}),
@@ -26,7 +34,12 @@ class GroupForm(forms.Form):
             {"autocomplete": "off", "spellcheck": "false", "autofocus": True}
         )
 
-    def add_service_errors(self, error) -> None:
-        """Show a service's ValidationError next to the fields it names."""
-        for field, messages in error.message_dict.items():
-            self.add_error(field if field in self.fields else None, messages)
+
+class MembershipImportForm(ServiceErrors, forms.Form):
+    """A CSV of devices and their groups, how to apply it, and whether bad rows may be skipped."""
+
+    file = forms.FileField(label="CSV file", help_text="First column: device ID or serial number; then group names "
+                           "(several in a cell separated by ;). A header row is optional.")
+    mode = forms.ChoiceField(choices=list(csv_import.MODES.items()), initial="add", widget=forms.RadioSelect,
+                             label="How")
+    skip_invalid = forms.BooleanField(required=False, label="Skip rows that cannot be applied")

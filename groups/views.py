@@ -13,7 +13,7 @@ from console import access, htmx
 from console.models import AuditEvent
 from devices.models import Device
 from firmware.models import Firmware
-from groups import forms, services
+from groups import csv_import, forms, services
 from groups.models import Group
 
 # How far back the group page looks for events that name the group (they are read newest first
@@ -59,6 +59,7 @@ def group_list(request, product):
         "nav": "groups",
         "groups": groups,
         "can_edit_groups": membership.can_write and membership.restricted_group_ids() is None,
+        "can_import": membership.can_write,
     }
     return render(request, htmx.partial(request, "groups/group_list.html", "group-table"), context)
 
@@ -219,3 +220,39 @@ def group_delete(request, product, group_id):
         "next": htmx.next_url(request, ""),
     }
     return htmx.dialog(request, "groups/group_delete_dialog.html", context, name="group-delete-dialog")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@htmx.vary_on_htmx
+def memberships_import(request, product):
+    """"Import CSV": a dry run of the file first, then the import, from the same form (the
+    chosen file stays in the dialog between the two)."""
+    membership = access.membership_for(request.user, product, write=True)
+    product = membership.product
+    form = forms.MembershipImportForm(request.POST or None, request.FILES or None)
+    list_url = reverse("groups:list", kwargs={"product": product.slug})
+    context = {"membership": membership, "product": product, "nav": "groups", "form": form, "plan": None,
+               "next": htmx.next_url(request, list_url)}
+    template = "groups/memberships_import_dialog.html"
+    if request.method == "POST" and form.is_valid():
+        try:
+            text = csv_import.read_upload(form.cleaned_data["file"])
+            arguments = {"membership": membership, "text": text, "mode": form.cleaned_data["mode"]}
+            if "dry_run" in request.POST:
+                context["plan"] = csv_import.memberships_import_plan(**arguments)
+            else:
+                plan = csv_import.memberships_import(
+                    **arguments, skip_invalid=form.cleaned_data["skip_invalid"],
+                    file_name=form.cleaned_data["file"].name, actor=request.user,
+                )
+                return htmx.finished(
+                    request, message=f"Imported: {plan.changed_devices:,} device{'' if plan.changed_devices == 1 else 's'}"
+                    f" changed ({plan.added:,} memberships added, {plan.removed:,} removed).",
+                    events=("groupsChanged", "devicesChanged"), next=context["next"],
+                )
+        except ValidationError as error:
+            form.add_service_errors(error)
+    if htmx.is_htmx(request) and request.method == "POST":
+        return render(request, f"{template}#import-result", context)
+    return htmx.dialog(request, template, context, name="import-dialog", refused=bool(form.errors))
