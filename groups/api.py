@@ -5,8 +5,8 @@ from ninja import Query, Router
 from ninja.responses import Status
 
 from console import access
-from console.api.errors import ApiError, error_responses
-from groups import schemas, services, undo
+from console.api.errors import ApiError, error_responses, invalid
+from groups import csv_import, schemas, services, undo
 from groups.models import Group
 
 router = Router()
@@ -134,3 +134,59 @@ def apply_undo(request, product: str, event_id: int):
     membership = access.membership_for(request.user, product, write=True)
     event = undo.undoable_event(membership, event_id)
     return {"ok": True, "updated": undo.edit_undo(membership=membership, event=event, actor=request.user)}
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV import of memberships *(ours)*
+
+IMPORT_BODY = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary",
+                                 "description": "CSV: device ID or serial number, then group names."},
+                        "mode": {"type": "string", "enum": list(csv_import.MODES), "default": "add"},
+                        "dry_run": {"type": "boolean", "default": False},
+                        "skip_invalid": {"type": "boolean", "default": False},
+                    },
+                    "required": ["file"],
+                }
+            }
+        },
+        "required": True,
+    }
+}
+
+
+def _flag(request, name: str) -> bool:
+    value = request.POST.get(name, "false").strip().lower()
+    if value not in ("true", "false", "1", "0", "on", ""):
+        raise invalid(name, "Use true or false.")
+    return value in ("true", "1", "on")
+
+
+@router.post(
+    PRODUCT + "/memberships/import",
+    response={200: schemas.ImportPlanOut, **error_responses(403, 404)},
+    summary="Import group memberships from CSV",
+    openapi_extra=IMPORT_BODY,
+)
+def import_memberships(request, product: str):
+    """*(ours)* A multipart `file` (CSV: device ID or serial number in the first column, group
+    names in the others, several per cell separated by `;`), `mode` `add` (add to these groups) or
+    `replace` (exactly these groups), and `dry_run=true` for the plan without changing anything.
+    Bad rows and unknown devices refuse the import (400, by line) unless `skip_invalid=true`."""
+    membership = access.membership_for(request.user, product, write=True)
+    text = csv_import.read_upload(request.FILES.get("file"))
+    mode = request.POST.get("mode") or "add"
+    if _flag(request, "dry_run"):
+        plan = csv_import.memberships_import_plan(membership=membership, text=text, mode=mode)
+    else:
+        plan = csv_import.memberships_import(
+            membership=membership, text=text, mode=mode, skip_invalid=_flag(request, "skip_invalid"),
+            file_name=request.FILES["file"].name, actor=request.user,
+        )
+    return plan.as_json()

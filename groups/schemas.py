@@ -71,3 +71,23 @@ class UndoPreviewOut(Schema):
 class UndoOut(Schema):
     ok: bool
     updated: int
+
+
+# CSV import of memberships *(ours)*
+
+
+class ImportPlanOut(Schema):
+    mode: str
+    rows: int
+    problems: list[dict] = Field(description="Bad rows: `{line, message}`.")
+    problem_count: int
+    devices_found: int
+    not_found: list[dict] = Field(description="`{line, device}` of the devices not found.")
+    not_found_count: int
+    groups_to_create: list[str]
+    by_group: list[dict] = Field(description="`{group, added, removed}` memberships per group.")
+    memberships_added: int
+    memberships_removed: int
+    firmware_update: dict = Field(description="Shaped like `firmware_update` of `GET /impact?action=edit_device_groups`.")
+    applied: bool
+    updated: int = Field(description="Devices whose groups changed (0 for a dry run).")
