@@ -470,5 +470,71 @@ def impacts(bench: Bench) -> list[Scenario]:
     ]
 
 
+# CSV import and undo ---------------------------------------------------------------------------
+
+
+def csv_imports(bench: Bench) -> list[Scenario]:
+    """A file of 100,000 rows (device ID, the scratch group): its dry run, its import, and the
+    undo of an import. Each timed call's opposite (back to the fleet as it was) runs in the
+    check, outside the timing."""
+    from console.models import AuditEvent
+    from devices.models import Device
+    from groups import csv_import, services, undo
+
+    rows = min(100_000, bench.fleet.devices)
+    state = {}
+
+    def text():
+        if "text" not in state:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT device_id FROM devices_device WHERE product_id = %s ORDER BY id LIMIT %s",
+                               [bench.product.id, rows])
+                ids = [row[0] for row in cursor.fetchall()]
+            state["text"] = "device,groups\n" + "".join(f"{device_id},{bench.scratch.name}\n" for device_id in ids)
+        return state["text"]
+
+    def import_file():
+        return csv_import.memberships_import(membership=bench.membership, text=text(), mode="add",
+                                             file_name="bench.csv", actor=bench.user)
+
+    def remove_scratch():
+        services.devices_edit_groups(product=bench.product, devices=Device.objects.filter(product=bench.product),
+                                     remove=[bench.scratch], actor=bench.user)
+
+    def dry_run_check(plan):
+        if plan.added != rows or plan.devices_found != rows:
+            raise WrongAnswer(f"the dry run adds {plan.added} memberships of {plan.devices_found} devices, expected {rows}")
+
+    def imported_check(plan):
+        if plan.changed_devices != rows:
+            raise WrongAnswer(f"{plan.changed_devices} devices changed, expected {rows}")
+        remove_scratch()
+
+    def last_import():
+        return AuditEvent.objects.filter(product=bench.product, action="device.groups_import").latest("id")
+
+    def undone_check(changed):
+        if changed != rows:
+            raise WrongAnswer(f"the undo changed {changed} devices, expected {rows}")
+        import_file()
+
+    def cleanup():
+        if bench.scratch_members():
+            remove_scratch()
+
+    return [
+        Scenario(f"CSV import: dry run of {rows:,} rows (service)", "service",
+                 lambda: csv_import.memberships_import_plan(membership=bench.membership, text=text(), mode="add"),
+                 check=dry_run_check, target_ms=5000.0, repeat=4, warmup=1, extra={"rows": rows}),
+        Scenario(f"CSV import: import of {rows:,} rows (service)", "service", import_file,
+                 check=imported_check, target_ms=5000.0, repeat=4, warmup=1, cleanup=cleanup, extra={"rows": rows}),
+        Scenario(f"undo: an import of {rows:,} devices (service)", "service",
+                 lambda: undo.edit_undo(membership=bench.membership, event=last_import(), actor=bench.user),
+                 check=undone_check, target_ms=3000.0, repeat=4, warmup=1, prepare=import_file, cleanup=cleanup,
+                 extra={"rows": rows}),
+    ]
+
+
 def all_scenarios(bench: Bench) -> list[Scenario]:
-    return [*console_lists(bench), *api_lists(bench), *pages(bench), *batch_edits(bench), *impacts(bench)]
+    return [*console_lists(bench), *api_lists(bench), *pages(bench), *batch_edits(bench), *impacts(bench),
+            *csv_imports(bench)]

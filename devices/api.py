@@ -13,7 +13,7 @@ from console import access
 from console.api.errors import ApiError, OkOut, error_responses, from_service_error, invalid
 from console.api.parsing import form_files, request_body, timestamp
 from console.models import Membership
-from devices import schemas, selection, services
+from devices import export, schemas, selection, services
 from devices.models import Device, QuarantinedDevice, normalize_device_id
 from firmware import services as firmware_services
 from groups import services as group_services
@@ -142,6 +142,22 @@ def _list_quarantined(membership, params, per_page: int) -> dict:
         "customers": [],
         "meta": {"page": params.page, "per_page": per_page, "total_pages": -(-total // per_page), "total": total},
     }
+
+
+@router.get(
+    PRODUCT + "/devices.csv",
+    response={200: None, **error_responses(404)},
+    summary="Export product devices as CSV",
+    openapi_extra={"responses": {"200": {"description": "CSV: ID, name, serial, groups, running, target, why.",
+                                         "content": {"text/csv": {"schema": {"type": "string"}}}}}},
+)
+def export_devices(request, product: str, params: Query[schemas.DeviceListQuery]):
+    """*(ours)* Every device matching the list parameters (no pages), streamed as CSV in the
+    list's order: device ID, name, serial number, groups (space-separated), running version,
+    target version and why it is the target."""
+    membership = access.membership_for(request.user, product)
+    matching = selection.device_filter(membership, params, sort=selection.sort_key(params.sortAttr, params.sortDir))
+    return export.devices_csv_response(matching.qs, membership)
 
 
 @router.get(

@@ -1,10 +1,12 @@
 """The one device filter, shared by the console's devices view, its bulk actions and the API."""
 
+import re
+
 import django_filters
 from django import forms
 from django.db.models import F, Q
 
-from devices.models import Device
+from devices.models import Device, normalize_device_id
 from groups.models import Group
 
 SORTS = {
@@ -53,6 +55,27 @@ class GroupNamesFilter(django_filters.MultipleChoiceFilter):
     field_class = GroupNamesField
 
 
+# Pasted device IDs and serial numbers (the "Paste a list" filter). The list travels in the URL
+# like every filter, so it is kept to what a request line carries.
+MAX_PASTED = 1000
+PASTE_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def pasted_entries(value) -> list[str]:
+    return list(dict.fromkeys(entry for entry in PASTE_SEPARATORS.split(value or "") if entry))
+
+
+class PastedField(forms.CharField):
+    def validate(self, value):
+        super().validate(value)
+        if len(pasted_entries(value)) > MAX_PASTED:
+            raise forms.ValidationError(f"Paste at most {MAX_PASTED:,} device IDs or serial numbers.")
+
+
+class PastedFilter(django_filters.CharFilter):
+    field_class = PastedField
+
+
 BOOLEAN_CHOICES = [("", "Any"), ("true", "Yes"), ("false", "No")]
 
 
@@ -80,6 +103,7 @@ class DeviceFilter(django_filters.FilterSet):
     locked = django_filters.BooleanFilter(
         method="filter_locked", widget=forms.Select(choices=BOOLEAN_CHOICES), label="Locked"
     )
+    paste = PastedFilter(method="filter_pasted", widget=forms.Textarea, label="Device IDs or serial numbers")
     sort = django_filters.ChoiceFilter(
         method="filter_noop", choices=list(SORT_LABELS.items()), empty_label=None, label="Sort"
     )
@@ -120,6 +144,24 @@ class DeviceFilter(django_filters.FilterSet):
         match_all = self.form.cleaned_data.get("groups_match") == "all"
         sizes = {group.id: group.device_count for group in groups}
         return queryset.in_groups(list(sizes), match_all=match_all, sizes=sizes)
+
+    def _pasted_match(self, entries) -> Q:
+        ids = [device_id for device_id in map(normalize_device_id, entries) if device_id]
+        return Q(device_id__in=ids) | Q(serial_number__in=entries)
+
+    def filter_pasted(self, queryset, name, value):
+        entries = pasted_entries(value)
+        return queryset.filter(self._pasted_match(entries)) if entries else queryset
+
+    def unknown_pasted(self) -> list[str]:
+        """Pasted entries that name none of the member's devices (one query)."""
+        entries = pasted_entries(self.form.cleaned_data.get("paste")) if self.is_bound and self.form.is_valid() else []
+        if not entries:
+            return []
+        found = set()
+        for device_id, serial in self.queryset.filter(self._pasted_match(entries)).values_list("device_id", "serial_number"):
+            found.update((device_id, serial))
+        return [entry for entry in entries if entry not in found and normalize_device_id(entry) not in found]
 
     def filter_locked(self, queryset, name, value):
         if value is None:

@@ -101,6 +101,10 @@ class DeviceFilterParams(Schema):
     deviceId: str | None = Field(None, description="Case-insensitive substring of the device ID.")
     deviceName: str | None = Field(None, description="Case-insensitive substring of the name.")
     serialNumber: str | None = Field(None, description="Case-insensitive substring of the serial number.")
+    paste: str | None = Field(
+        None, description="*(ours)* Device IDs or serial numbers, separated by commas, spaces or new lines "
+        "(at most 1,000): only these devices."
+    )
 
 
 class DeviceListQuery(DeviceFilterParams):

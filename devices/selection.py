@@ -21,6 +21,7 @@ FILTER_FIELDS = {
     "deviceId": "device_id",
     "deviceName": "name",
     "serialNumber": "serial_number",
+    "paste": "paste",
 }
 API_FIELDS = {value: key for key, value in FILTER_FIELDS.items()} | {"sort": "sortAttr"}
 

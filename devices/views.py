@@ -17,7 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_clien
 
 from console import access, htmx
 from console.models import AuditEvent
-from devices import forms
+from devices import export, forms
 from devices import services as device_services
 from devices.filters import NON_FILTER_PARAMS, DeviceFilter
 from devices.models import Device, QuarantinedDevice, normalize_device_id
@@ -142,6 +142,7 @@ def device_list(request, product):
         "can_edit": membership.can_write,
         "groups_url": reverse("groups:list", kwargs={"product": membership.product.slug}),
         "can_create_groups": membership.can_write and membership.restricted_group_ids() is None,
+        "pasted_unknown": filterset.unknown_pasted() if valid else [],
     }
     partial = None
     if htmx.is_htmx(request):
@@ -153,6 +154,18 @@ def device_list(request, product):
                         ("page", request.GET.get("page", ""))])
         push_url(response, f"{request.path}?{query}" if query else request.path)
     return response
+
+
+@login_required
+@require_GET
+def device_export(request, product):
+    """The devices list as it is filtered, as a streamed CSV file."""
+    membership = access.membership_for(request.user, product)
+    filterset = DeviceFilter(request.GET, membership=membership)
+    if not filterset.is_valid():
+        errors = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in filterset.errors.items())
+        return HttpResponse(f"The filter is not valid: {errors}", status=400, content_type="text/plain")
+    return export.devices_csv_response(filterset.qs, membership)
 
 
 def _summary(added, removed) -> str:
