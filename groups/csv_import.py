@@ -171,7 +171,10 @@ class _Tables:
                     copy.write_row(row)
         elif rows:
             self.cursor.executemany("INSERT INTO csv_import_row VALUES (%s, %s, %s)", rows)
-        # A device is named by its device ID, or else by a serial number only one device has.
+        if connection.vendor == "postgresql":
+            self.execute("ANALYZE csv_import_row")
+        # A device is named by its device ID, or else by a serial number only one device has. IDs
+        # are matched by a join; serial numbers only for the few values no ID matched.
         visible = "d.product_id = %s"
         visible_params = [self.product_id]
         if self.scope_params or self.scope:
@@ -179,15 +182,20 @@ class _Tables:
                         f"{self.scope.replace('group_id', 'vm.group_id')})")
             visible_params += self.scope_params
         self.execute(
-            "CREATE TEMP TABLE csv_import_device AS"
-            " SELECT x.device, x.line, COALESCE(x.by_id, CASE WHEN x.serials = 1 THEN x.by_serial END) AS device_pk,"
-            " x.serials FROM (SELECT r.device, MIN(r.line) AS line,"
-            f" (SELECT d.id FROM devices_device d WHERE d.device_id = r.device AND {visible}) AS by_id,"
-            f" (SELECT MIN(d.id) FROM devices_device d WHERE d.serial_number = r.device AND {visible}) AS by_serial,"
-            f" (SELECT COUNT(*) FROM devices_device d WHERE d.serial_number = r.device AND {visible}) AS serials"
-            " FROM csv_import_row r GROUP BY r.device) AS x",
-            [*visible_params, *visible_params, *visible_params],
+            "CREATE TEMP TABLE csv_import_device AS SELECT v.device, v.line, d.id AS device_pk,"
+            " CAST(0 AS bigint) AS serials"
+            " FROM (SELECT r.device, MIN(r.line) AS line FROM csv_import_row r GROUP BY r.device) AS v"
+            f" LEFT JOIN devices_device d ON d.device_id = v.device AND {visible}",
+            visible_params,
         )
+        self.execute(
+            "UPDATE csv_import_device SET"
+            f" serials = (SELECT COUNT(*) FROM devices_device d WHERE d.serial_number = csv_import_device.device AND {visible}),"
+            f" device_pk = (SELECT MIN(d.id) FROM devices_device d WHERE d.serial_number = csv_import_device.device AND {visible})"
+            " WHERE device_pk IS NULL",
+            [*visible_params, *visible_params],
+        )
+        self.execute("UPDATE csv_import_device SET device_pk = NULL WHERE serials > 1")
         self.execute(
             "CREATE TEMP TABLE csv_import_group AS SELECT r.group_name AS name,"
             " (SELECT g.id FROM groups_group g WHERE g.product_id = %s AND g.name = r.group_name) AS group_id"
@@ -339,7 +347,7 @@ def _write(tables: _Tables, plan: ImportPlan, mode: str, *, file_name: str, acto
         tables.cursor,
         "INSERT INTO groups_groupmembership (group_id, device_id, added_by_id, added_at)"
         " SELECT w.group_id, w.device_pk, %s, %s FROM csv_import_want w WHERE TRUE"
-        " ON CONFLICT (group_id, device_id) DO NOTHING",
+        " ORDER BY w.group_id, w.device_pk ON CONFLICT (group_id, device_id) DO NOTHING",
         [getattr(actor, "pk", None), timezone.now()],
         event,
         joined=True,
