@@ -12,6 +12,7 @@ groups exist, which memberships would be added and removed, the firmware impact,
 import csv
 import io
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -288,18 +289,25 @@ def _visible_names(membership) -> set | None:
     return set(Group.objects.visible_to(membership).values_list("name", flat=True))
 
 
-@transaction.atomic
-def memberships_import_plan(*, membership, text: str, mode: str) -> ImportPlan:
-    """The dry run: what importing `text` would do, without changing anything."""
+@contextmanager
+def _loaded(membership, text: str, mode: str):
+    """The checked file in its temporary tables, for the transaction the caller is in."""
     mode = _checked_mode(mode)
     parsed = _parse(text, visible_names=_visible_names(membership))
     with connection.cursor() as cursor:
         tables = _Tables(cursor, membership)
         tables.load(parsed.rows)
         try:
-            return _plan(tables, parsed, mode, impact=True)
+            yield tables, parsed, mode
         finally:
             tables.drop()
+
+
+@transaction.atomic
+def memberships_import_plan(*, membership, text: str, mode: str) -> ImportPlan:
+    """The dry run: what importing `text` would do, without changing anything."""
+    with _loaded(membership, text, mode) as (tables, parsed, mode):
+        return _plan(tables, parsed, mode, impact=True)
 
 
 @transaction.atomic
@@ -307,31 +315,24 @@ def memberships_import(*, membership, text: str, mode: str, skip_invalid: bool =
                        actor) -> ImportPlan:
     """Import the file in one transaction, as one audited (and undoable) edit. Nothing is
     applied while a row is bad or names an unknown device, unless `skip_invalid`."""
-    mode = _checked_mode(mode)
-    parsed = _parse(text, visible_names=_visible_names(membership))
-    with connection.cursor() as cursor:
-        tables = _Tables(cursor, membership)
-        tables.load(parsed.rows)
-        try:
-            plan = _plan(tables, parsed, mode, impact=False)
-            if plan.blocked and not skip_invalid:
-                lines = [f"Line {line}: {message}" for line, message in plan.problems[:20]]
-                lines += [f"Line {line}: no device {value} in this product." for line, value in plan.not_found[:20]]
-                raise ValidationError({"file": [
-                    f"Nothing was imported: {plan.problem_count + plan.not_found_count:,} row(s) cannot be"
-                    " applied. Correct them, or choose to skip them.", *lines]})
-            if plan.groups_to_create:
-                services.groups_resolve(membership=membership, names=plan.groups_to_create, actor=actor,
-                                        create_missing=True, field="file")
-                tables.execute(
-                    "UPDATE csv_import_group SET group_id = (SELECT g.id FROM groups_group g"
-                    " WHERE g.product_id = %s AND g.name = csv_import_group.name) WHERE group_id IS NULL",
-                    [tables.product_id],
-                )
-                tables.want()
-            _write(tables, plan, mode, file_name=file_name, actor=actor)
-        finally:
-            tables.drop()
+    with _loaded(membership, text, mode) as (tables, parsed, mode):
+        plan = _plan(tables, parsed, mode, impact=False)
+        if plan.blocked and not skip_invalid:
+            lines = [f"Line {line}: {message}" for line, message in plan.problems[:20]]
+            lines += [f"Line {line}: no device {value} in this product." for line, value in plan.not_found[:20]]
+            raise ValidationError({"file": [
+                f"Nothing was imported: {plan.problem_count + plan.not_found_count:,} row(s) cannot be"
+                " applied. Correct them, or choose to skip them.", *lines]})
+        if plan.groups_to_create:
+            services.groups_resolve(membership=membership, names=plan.groups_to_create, actor=actor,
+                                    create_missing=True, field="file")
+            tables.execute(
+                "UPDATE csv_import_group SET group_id = (SELECT g.id FROM groups_group g"
+                " WHERE g.product_id = %s AND g.name = csv_import_group.name) WHERE group_id IS NULL",
+                [tables.product_id],
+            )
+            tables.want()
+        _write(tables, plan, mode, file_name=file_name, actor=actor)
     return plan
 
 
