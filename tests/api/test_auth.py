@@ -252,6 +252,9 @@ def test_the_openapi_schema_describes_every_endpoint(client):
         "/v1/devices",
         "/v1/devices/{device_id}",
         "/v1/products/{product}/devices/{device_id}/owner",
+        "/v1/products/{product}/devices.csv",
+        "/v1/products/{product}/memberships/import",
+        "/v1/products/{product}/events/{event_id}/undo",
     }
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
 
