@@ -18,7 +18,9 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from console.models import AccessToken, Membership
+from console.models import AccessToken, AuditEvent, Membership
+from devices.models import Device
+from groups import services
 from tests.factories import DeviceFactory, FirmwareFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,13 +29,16 @@ DEVICE = "0000000000000000000000aa"
 PERSONAS = ["owner", "administrator", "developer", "support", "viewer", "partner", "outsider", "anonymous"]
 
 # name: (kind, method, path, body). {p} product slug, {d} device id, {g} the partner's group
-# (id in the console, name in the API), {m} the viewer's membership id.
+# (id in the console, name in the API), {m} the viewer's membership id, {e} the partner's batch edit.
 CONSOLE = {
     "product_home": ("read", "get", "/products/{p}/", None),
     "team": ("read", "get", "/products/{p}/team/", None),
     "team_invite": ("team", "post", "/products/{p}/team/invite/", {"identifier": "nobody", "role": "viewer"}),
     "team_member": ("team", "post", "/products/{p}/team/{m}/", {"role": "support"}),
     "activity": ("read", "get", "/products/{p}/activity/", None),
+    "activity_undo": ("write", "get", "/products/{p}/activity/{e}/undo/", None),
+    "devices:export": ("read", "get", "/products/{p}/devices/export.csv", None),
+    "groups:import": ("write", "get", "/products/{p}/groups/import/", None),
     "devices:list": ("read", "get", "/products/{p}/devices/", None),
     "devices:edit_groups": ("write", "post", "/products/{p}/devices/edit-groups/", {"ids": ["{d}"], "add": ["{gname}"]}),
     "devices:detail": ("read", "get", "/products/{p}/devices/{d}/", None),
@@ -80,6 +85,10 @@ API = {
     "api:delete_firmware": ("write", "delete", "/v1/products/{p}/firmware/3", None),
     "api:download_firmware": ("read", "get", "/v1/products/{p}/firmware/3/binary", None),
     "api:release_firmware": ("write", "put", "/v1/products/{p}/firmware/release", {"version": 3, "groups": ["{gname}"]}),
+    "api:export_devices": ("read", "get", "/v1/products/{p}/devices.csv", None),
+    "api:import_memberships": ("write", "post", "/v1/products/{p}/memberships/import", {}),
+    "api:preview_undo": ("write", "get", "/v1/products/{p}/events/{e}/undo", None),
+    "api:apply_undo": ("write", "post", "/v1/products/{p}/events/{e}/undo", None),
     "api:impact": ("read", "get", "/v1/products/{p}/impact?action=edit_groups_for_firmware&firmware_version=3", None),
 }
 # Routes outside any product, tested elsewhere: sign-in and out, the user's own tokens, the
@@ -141,7 +150,12 @@ def world(personas):
     device = DeviceFactory(product=personas.product, device_id=DEVICE, firmware_version=3)
     personas.restricted_group.memberships.create(device=device)
     FirmwareFactory(product=personas.product, version=3)
+    # The partner's own batch edit (so theirs to undo): out of their group and back.
+    for change in ("remove", "add"):
+        services.devices_edit_groups(product=personas.product, devices=Device.objects.filter(pk=device.pk),
+                                     actor=personas.restricted, **{change: [personas.restricted_group]})
     return {
+        "e": AuditEvent.objects.filter(action="device.groups").latest("id").pk,
         "p": personas.product.slug,
         "d": DEVICE,
         "g": personas.restricted_group.pk,
