@@ -14,7 +14,7 @@ from console.api.errors import ApiError, error_responses, invalid
 from console.api.parsing import request_body, timestamp
 from devices.selection import batch_devices, device_filter
 from devices.models import Device
-from firmware import schemas, services
+from firmware import lint, schemas, services
 from firmware.models import Firmware
 from groups import services as group_services
 from groups.models import Group
@@ -267,6 +267,23 @@ def _release_firmware(membership, version: int, *, field: str) -> Firmware:
         raise invalid(field, f"v{version} is not a firmware version of this product.")
     firmware.product = membership.product
     return firmware
+
+
+@router.get(
+    PRODUCT + "/release_lint", response={200: schemas.LintOut, **error_responses(404)}, summary="Check the releases"
+)
+def release_lint(request, product: str):
+    """*(ours)* Releases that cannot do what they seem to: a group release that decides no device,
+    one older than the product default, devices in several released groups, releases to empty
+    groups. A member restricted to groups gets the warnings about their groups."""
+    membership = access.membership_for(request.user, product)
+    warnings = lint.release_lint(product=membership.product, membership=membership)
+    return {
+        "warnings": [
+            {"kind": warning.kind, "message": warning.message, "devices": warning.devices, "groups": list(warning.groups)}
+            for warning in warnings
+        ]
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -81,3 +81,14 @@ class ImpactDevices(Schema):
 
 class ImpactOut(Schema):
     devices: ImpactDevices
+
+
+class LintWarning(Schema):
+    kind: Literal["never_wins", "older_than_default", "several_groups", "empty_group"]
+    message: str = Field(description="A sentence for people, with the numbers.")
+    devices: int
+    groups: list[str]
+
+
+class LintOut(Schema):
+    warnings: list[LintWarning]

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.firmware_list, name="list"),
     path("upload/", views.firmware_upload, name="upload"),
     path("progress/", views.firmware_progress, name="progress"),
+    path("lint/", views.firmware_lint, name="lint"),
     path("<int:version>/release/", views.firmware_release, name="release"),
     path("<int:version>/release/confirm/", views.firmware_release_confirm, name="release_confirm"),
     path("<int:version>/delete/", views.firmware_delete, name="delete"),

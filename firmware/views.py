@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from console import access, htmx
 from devices.models import Device
-from firmware import forms, services
+from firmware import forms, lint, services
 from firmware.models import Firmware
 from groups.models import Group
 
@@ -68,6 +68,19 @@ def firmware_list(request, product):
         firmware.is_released = firmware.is_default or bool(firmware.groups)
     context = _context(membership, versions=versions, max_bytes=settings.FIRMWARE_MAX_BYTES)
     return render(request, htmx.partial(request, "firmware/firmware_list.html", "firmware-table"), context)
+
+
+@login_required
+@require_GET
+def firmware_lint(request, product):
+    """Release lint, loaded into the firmware and group pages after they show (`?group=` keeps
+    the warnings that concern one group)."""
+    membership = access.membership_for(request.user, product)
+    warnings = lint.release_lint(product=membership.product, membership=membership)
+    group = request.GET.get("group")
+    if group:
+        warnings = [warning for warning in warnings if group in warning.groups]
+    return render(request, "firmware/firmware_lint.html", _context(membership, warnings=warnings, group=group))
 
 
 @login_required

@@ -242,6 +242,7 @@ def test_the_openapi_schema_describes_every_endpoint(client):
         "/v1/products/{product}/firmware/{version}/binary",
         "/v1/products/{product}/firmware/release",
         "/v1/products/{product}/impact",
+        "/v1/products/{product}/release_lint",
         "/v1/user",
         "/v1/access_tokens",
         "/v1/access_tokens/{token}",

@@ -52,6 +52,7 @@ CONSOLE = {
     "firmware:list": ("read", "get", "/products/{p}/firmware/", None),
     "firmware:upload": ("write", "post", "/products/{p}/firmware/upload/", {"version": "9", "title": "x"}),
     "firmware:progress": ("read", "get", "/products/{p}/firmware/progress/", None),
+    "firmware:lint": ("read", "get", "/products/{p}/firmware/lint/", None),
     "firmware:release": ("write", "get", "/products/{p}/firmware/3/release/", None),
     "firmware:release_confirm": ("write", "post", "/products/{p}/firmware/3/release/confirm/", {"groups": ["{g}"]}),
     "firmware:delete": ("write", "post", "/products/{p}/firmware/3/delete/", {}),
@@ -89,6 +90,7 @@ API = {
     "api:import_memberships": ("write", "post", "/v1/products/{p}/memberships/import", {}),
     "api:preview_undo": ("write", "get", "/v1/products/{p}/events/{e}/undo", None),
     "api:apply_undo": ("write", "post", "/v1/products/{p}/events/{e}/undo", None),
+    "api:release_lint": ("read", "get", "/v1/products/{p}/release_lint", None),
     "api:impact": ("read", "get", "/v1/products/{p}/impact?action=edit_groups_for_firmware&firmware_version=3", None),
 }
 # Routes outside any product, tested elsewhere: sign-in and out, the user's own tokens, the
