@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from console import statistics
 from console.models import AuditEvent
 from devices.models import Device, QuarantinedDevice, normalize_device_id
 from firmware.models import Firmware
@@ -116,6 +117,7 @@ def devices_import(*, product, ids, actor) -> dict:
         new = [device_id for device_id in new if device_id in ours]
     if new:
         AuditEvent.record(product=product, actor=actor, action="device.import", device_ids=new, count=len(new))
+        statistics.refresh_after(product, devices=len(new))
     added = [device_id for device_id in wanted if device_id in set(new) | set(approved)]
     return {
         "updated": len(added),

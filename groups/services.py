@@ -7,6 +7,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from console import statistics
 from console.models import AuditEvent
 from devices.models import Device
 from firmware import targeting
@@ -108,6 +109,7 @@ def group_delete(*, group: Group, actor) -> int:
     with connection.cursor() as cursor:
         write_memberships(cursor, "DELETE FROM groups_groupmembership WHERE group_id = %s", [group.pk], event)
     group.delete()
+    statistics.refresh_after(group.product, memberships=locked.device_count)
     return event.count_devices()
 
 
@@ -302,6 +304,7 @@ def devices_edit_groups(*, product, devices, add=(), remove=(), actor) -> int:
     changed = event.count_devices()
     if not changed:
         event.delete()
+    statistics.refresh_after(product, memberships=changed)
     return changed
 
 
