@@ -6,7 +6,7 @@ import django_filters
 from django import forms
 from django.db.models import F, Q
 
-from devices.models import Device, normalize_device_id
+from devices.models import Device, count_in_groups, device_id_match, normalize_device_id
 from groups.models import Group
 
 SORTS = {
@@ -94,7 +94,7 @@ class DeviceFilter(django_filters.FilterSet):
         empty_label=None,
         label="Match",
     )
-    device_id = django_filters.CharFilter(field_name="device_id", lookup_expr="icontains", label="Device ID")
+    device_id = django_filters.CharFilter(method="filter_device_id", label="Device ID")
     name = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name")
     serial_number = django_filters.CharFilter(field_name="serial_number", lookup_expr="icontains", label="Serial number")
     firmware_version = django_filters.NumberFilter(field_name="firmware_version", label="Firmware")
@@ -133,9 +133,13 @@ class DeviceFilter(django_filters.FilterSet):
         if not value:
             return queryset
         match = Q(name__icontains=value) | Q(serial_number__icontains=value)
-        if len(value) <= 24:
-            match |= Q(device_id__startswith=value.lower())
+        by_id = device_id_match(value)
+        if by_id is not None:
+            match |= by_id
         return queryset.filter(match)
+
+    def filter_device_id(self, queryset, name, value):
+        return queryset.id_contains(value)
 
     def filter_groups(self, queryset, name, value):
         if not value:
@@ -173,16 +177,22 @@ class DeviceFilter(django_filters.FilterSet):
         names = self.form.cleaned_data.get("groups") or [] if self.is_bound and self.form.is_valid() else []
         return [self.visible_groups[name] for name in names]
 
+    def _active(self) -> set[str] | None:
+        """The filters in use (not sorting); None when the filter is not valid."""
+        if not (self.is_bound and self.form.is_valid()):
+            return None
+        return {
+            name for name, value in self.form.cleaned_data.items()
+            if value not in (None, "", []) and name not in ("groups_match", "sort")
+        }
+
     def known_count(self) -> int | None:
         """The number of matches when the database keeps it: a filter by one group alone
         matches exactly that group's devices (all visible to whoever may see the group), and no
         filter at all matches the product's devices (for members who may see them all)."""
-        if not (self.is_bound and self.form.is_valid()):
+        active = self._active()
+        if active is None:
             return None
-        active = {
-            name for name, value in self.form.cleaned_data.items()
-            if value not in (None, "", []) and name not in ("groups_match", "sort")
-        }
         groups = self.selected_groups()
         if active == {"groups"} and len(groups) == 1:
             return groups[0].device_count
@@ -191,8 +201,17 @@ class DeviceFilter(django_filters.FilterSet):
         return None
 
     def count(self) -> int:
+        """The exact number of matches. A filter by groups alone counts their memberships
+        (every member of a group the member may see is visible to them), in a shape chosen from
+        the groups' exact sizes; anything else counts the filtered devices."""
         known = self.known_count()
-        return self.qs.count() if known is None else known
+        if known is not None:
+            return known
+        if self._active() == {"groups"}:
+            match_all = self.form.cleaned_data.get("groups_match") == "all"
+            return count_in_groups({group.id: group.device_count for group in self.selected_groups()},
+                                   match_all=match_all)
+        return self.qs.count()
 
     @property
     def qs(self):
