@@ -112,7 +112,8 @@ def list_devices(request, product: str, params: Query[schemas.DeviceListQuery]):
     if params.quarantined:
         return _list_quarantined(membership, params, per_page)
     matching = selection.device_filter(membership, params, sort=selection.sort_key(params.sortAttr, params.sortDir))
-    devices, total = matching.qs, matching.count()
+    total = matching.count()
+    devices = matching.page_qs(total)
     offset = (params.page - 1) * per_page
     rows = list(devices.with_target()[offset : offset + per_page]) if offset < total else []
     names = _group_names(rows, membership) if rows else {}

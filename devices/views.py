@@ -109,7 +109,8 @@ def device_list(request, product):
     devices = filterset.qs if valid else Device.objects.none()
     page = CappedPaginator(devices, per_page, known_count=filterset.known_count()).get_page(request.GET.get("page"))
     # Count the bare filter; only the rows shown carry the targeting annotation.
-    rows = list(devices.with_target()[page.start_index() - 1 : page.end_index()]) if page.paginator.count else []
+    shown = filterset.page_qs(page.paginator.count).with_target() if page.paginator.count else None
+    rows = list(shown[page.start_index() - 1 : page.end_index()]) if shown is not None else []
     tags = Group.objects.visible_to(membership).by_device(rows) if rows else {}
     for device in rows:
         device.group_tags = tags.get(device.pk, [])

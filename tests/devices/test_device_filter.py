@@ -95,3 +95,86 @@ def test_the_search_can_use_the_trigram_indexes(personas):
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = search.order_by().explain()
     assert "device_name_trgm" in plan and "device_serial_trgm" in plan
+
+
+ID = "0a1b2c3d4e5f60718293a4b5"
+
+
+def matching(member, query: str) -> list[str]:
+    return sorted(DeviceFilter(QueryDict(query), membership=member).qs.values_list("device_id", flat=True))
+
+
+def test_the_device_id_filter_finds_a_pasted_start_middle_or_whole_id_in_any_case(personas):
+    DeviceFactory(product=personas.product, device_id=ID)
+    DeviceFactory(product=personas.product, device_id="ffffffffffff0a1bffffffff")
+    DeviceFactory(product=personas.other_product, device_id="0a1b2c3d4e5f000000000000")
+    member = Membership.objects.get(user=personas.admin)
+
+    assert matching(member, "device_id=0a1b2c") == [ID]  # the start
+    assert matching(member, "device_id=4E5F6") == [ID]  # the middle, in capitals
+    assert matching(member, "device_id=0a1b") == sorted([ID, "ffffffffffff0a1bffffffff"])  # both places
+    assert matching(member, f"device_id={ID.upper()}") == [ID]  # a whole ID
+    assert matching(member, "device_id=0a1b2z") == []  # not hex: no ID can contain it
+    assert matching(member, "q=3d4e5f") == [ID]  # the console's search box too
+
+
+def test_the_id_search_can_use_the_trigram_index(personas):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("trigram indexes are PostgreSQL's")
+    from devices.models import Device
+
+    DeviceFactory.create_batch(3, product=personas.product)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = Device.objects.id_contains("4e5f6").order_by().explain()
+    assert "device_id_trgm" in plan
+
+
+@pytest.mark.parametrize(
+    "spans, match_all, shape",
+    [
+        # (first device, size) per group, over 20 devices.
+        (((0, 15), (14, 2), (16, 1)), False, "NOT EXISTS"),  # the smaller groups probed against the largest
+        (((0, 6), (3, 6), (8, 6)), False, "count(DISTINCT device_id)"),  # one pass over all memberships
+        (((11, 2), (0, 12)), True, "AND EXISTS"),  # the smallest group's members probed into the other
+        (((0, 6), (2, 6), (4, 6)), True, " JOIN "),  # a join of the groups' memberships
+    ],
+)
+def test_counting_several_groups_from_their_memberships_matches_counting_the_devices(
+    personas, spans, match_all, shape, django_assert_num_queries
+):
+    from django.db import connection
+
+    product = personas.product
+    devices = DeviceFactory.create_batch(20, product=product)
+    for index, (first, size) in enumerate(spans):
+        GroupFactory(product=product, name=f"g{index}", devices=devices[first : first + size])
+    member = Membership.objects.get(user=personas.admin)
+    query = "&".join(f"groups=g{index}" for index in range(len(spans))) + ("&groups_match=all" if match_all else "")
+    devices_filter = DeviceFilter(QueryDict(query), membership=member)
+    expected = devices_filter.qs.count()
+    assert expected > 0
+
+    with django_assert_num_queries(1) as captured:
+        assert devices_filter.count() == expected
+    if connection.vendor == "postgresql":
+        assert shape in captured.captured_queries[0]["sql"]
+
+
+def test_a_page_of_few_matches_starts_from_them_and_shows_the_same_devices_in_the_same_order(personas):
+    from django.db import connection
+
+    product = personas.product
+    for n in range(6):
+        DeviceFactory(product=product, device_id=f"{n:02x}" + "ab" * 11, name=f"match-{n}")
+    DeviceFactory.create_batch(4, product=product)
+    member = Membership.objects.get(user=personas.admin)
+    devices_filter = DeviceFilter(QueryDict("device_id=abab&sort=name"), membership=member)
+
+    page = devices_filter.page_qs(devices_filter.count())
+
+    assert [d.name for d in page] == [d.name for d in devices_filter.qs] == [f"match-{n}" for n in range(6)]
+    if connection.vendor == "postgresql":
+        assert "OFFSET 0" in str(page.query)
