@@ -15,12 +15,18 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 DOCS = HERE.parent / "docs" / "PERFORMANCE.md"
-DOCS_START, DOCS_END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+MARKERS = {
+    "generated": ("<!-- bench:results:start -->", "<!-- bench:results:end -->"),
+    "customer": ("<!-- bench:customer:start -->", "<!-- bench:customer:end -->"),
+}
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--devices", type=int, default=1_000_000, help="fleet size (default 1,000,000)")
+    parser.add_argument("--fleet", choices=["generated", "customer"], default="generated",
+                        help="generated with SQL and analyzed (default), or built through the API as a customer would,"
+                             " measured right after the build")
     parser.add_argument("--groups", type=int, default=1000, help="number of groups (default 1,000)")
     parser.add_argument("--repeat", type=int, default=15, help="timed runs per read scenario (default 15)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
@@ -174,16 +180,33 @@ def machine() -> dict:
     }
 
 
+def _build_lines(details: dict) -> list[str]:
+    lines = []
+    for phase, label in (("import", "Import"), ("grouping", "Grouping by batch edits by filter")):
+        if phase in details:
+            step = details[phase]
+            analyzed = ", ".join(f"{table} {count}" for table, count in step["analyzes"].items() if count) or "none"
+            lines.append(f"- {label}: {step['calls']:,} calls, median {step['median_ms']:,.0f} ms, slowest"
+                         f" {step['max_ms']:,.0f} ms, {step['seconds']:,.0f} s in all; ANALYZE runs: {analyzed}.")
+    if "planner" in details:
+        lines.append(f"- Right after the build the planner estimated {details['planner']['product_devices_estimate']:,}"
+                     f" devices in the product and {details['planner']['memberships_estimate']:,} memberships.")
+    return lines
+
+
 def write_docs(summary: dict, results) -> None:
     info = summary["machine"]
     fleet = summary["fleet"]
+    DOCS_START, DOCS_END = MARKERS[fleet["kind"]]
     settings = ", ".join(f"{key} {value}" for key, value in sorted(info["postgresql_settings"].items()))
     section = "\n".join([
         DOCS_START,
         f"Run {summary['finished_at']} with `{summary['command']}`.",
         "",
         f"- Fleet: {fleet['devices']:,} devices, {fleet['groups']:,} groups, {fleet['memberships']:,} memberships "
-        f"(generated in {fleet['generation_seconds']:.0f} s{', reused' if fleet['reused'] else ''}).",
+        f"({'built through the API' if fleet['kind'] == 'customer' else 'generated'} in"
+        f" {fleet['generation_seconds']:.0f} s{', reused' if fleet['reused'] else ''}).",
+        *_build_lines(fleet.get("details") or {}),
         f"- Machine: {info['cpu'] or 'unknown CPU'}, {info['cores']} cores, {info['memory']}; {info['os']}.",
         f"- Software: Python {info['python']}, Django {info['django']}, PostgreSQL {info['postgresql']} ({settings}).",
         f"- Load average at start / end: {' '.join(f'{x:.2f}' for x in info['load_average_at_start'])} / "
@@ -194,7 +217,7 @@ def write_docs(summary: dict, results) -> None:
     ])
     text = DOCS.read_text() if DOCS.exists() else f"# Performance\n\n{DOCS_START}\n{DOCS_END}\n"
     if DOCS_START not in text:
-        text += f"\n## Latest results\n\n{DOCS_START}\n{DOCS_END}\n"
+        text += f"\n## Latest results ({fleet['kind']} fleet)\n\n{DOCS_START}\n{DOCS_END}\n"
     before, rest = text.split(DOCS_START, 1)
     after = rest.split(DOCS_END, 1)[1]
     DOCS.write_text(before + section + after)
@@ -202,6 +225,7 @@ def write_docs(summary: dict, results) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ["BENCH_FLEET"] = args.fleet
     from bench import fleet as fleet_module
     from bench import settings as bench_settings
 
@@ -213,7 +237,7 @@ def main(argv=None) -> int:
 
     started = time.monotonic()
     fleet_module.migrate()
-    fleet = fleet_module.ensure(devices=args.devices, groups=args.groups)
+    fleet = fleet_module.ensure(devices=args.devices, groups=args.groups, customer=args.fleet == "customer")
     bench = scenarios.Bench(fleet)
     info = machine()
     print(f"Database {bench_settings.DATABASES['default']['NAME']}; "
@@ -236,7 +260,7 @@ def main(argv=None) -> int:
         "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "make bench" + (f" BENCH_ARGS='{' '.join(sys.argv[1:])}'" if sys.argv[1:] else ""),
         "seconds": round(time.monotonic() - started, 1),
-        "fleet": {"devices": fleet.devices, "groups": fleet.groups, "memberships": fleet.memberships,
+        "fleet": {"kind": args.fleet, "details": fleet.details, "devices": fleet.devices, "groups": fleet.groups, "memberships": fleet.memberships,
                   "generation_seconds": fleet.seconds, "generated_at": fleet.generated_at, "reused": fleet.reused},
         "machine": info,
         "load_average_at_end": os.getloadavg(),
@@ -246,9 +270,10 @@ def main(argv=None) -> int:
     print(table(results))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    for path in (RESULTS / "latest.json", RESULTS / f"{stamp}-{fleet.devices}.json"):
+    latest = "latest.json" if args.fleet == "generated" else f"latest-{args.fleet}.json"
+    for path in (RESULTS / latest, RESULTS / f"{stamp}-{args.fleet}-{fleet.devices}.json"):
         path.write_text(json.dumps(summary, indent=2, default=str))
-    print(f"\nResults in {(RESULTS / 'latest.json').relative_to(HERE.parent)}.")
+    print(f"\nResults in {(RESULTS / latest).relative_to(HERE.parent)}.")
     if args.write_docs:
         write_docs(summary, results)
         print(f"Wrote the summary into {DOCS.relative_to(HERE.parent)}.")

@@ -9,16 +9,17 @@ The fleet is described by a row in `bench_fleet`; a later run with the same size
 """
 
 import hashlib
+import json
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import psycopg
 
 # Bump when the shape of the generated data changes, so old fleets are regenerated.
-FLEET_VERSION = 1
+FLEET_VERSION = 2
 PRODUCT_SLUG = "bench"
 USERNAME = "bench"
 DEVICE_SECRET = "bench-device-secret"
@@ -41,6 +42,8 @@ class Fleet:
     # Group names by size rank (1 is the largest), with their sizes.
     group_names: list[str]
     group_sizes: list[int]
+    # How a customer-built fleet was built (calls, their times, the statistics refreshes).
+    details: dict = field(default_factory=dict)
 
 
 def group_name(rank: int) -> str:
@@ -64,6 +67,28 @@ def released_ranks(groups: int) -> list[int]:
             rank += 1
         ranks.append(min(rank, groups))
     return sorted(set(ranks))
+
+
+# What a device is, from its number n (1..N), in SQL shared by both fleets. IDs look random, as
+# real ones do; names and serials are fixed-width so a text search's matches do not depend on N.
+DEVICE_ID_SQL = "left(md5(n::text), 24)"
+NAME_SQL = "'sensor-' || lpad(n::text, 7, '0')"
+DEVICE_STATE = {
+    "serial_number": "'P' || lpad((n::bigint * 7919 %% 1000000007)::text, 10, '0')",
+    "online": "random() < 0.25",
+    "last_handshake_at": "CASE WHEN random() < 0.03 THEN NULL ELSE now() - random() * interval '60 days' END",
+    "firmware_version": """CASE WHEN random() < 0.02 THEN NULL
+        WHEN random() < 0.8 THEN %(default)s + floor(random() * 11)::int
+        ELSE 1 + floor(random() * %(default)s)::int END""",
+    "desired_firmware_version": "CASE WHEN n %% 100 = 7 THEN %(locked)s END",
+    "development": "n %% 200 = 3",
+}
+STATE_PARAMS = {"default": DEFAULT_VERSION, "locked": DEFAULT_VERSION - 5}
+
+
+def device_id(n: int) -> str:
+    """DEVICE_ID_SQL in Python."""
+    return hashlib.md5(str(n).encode()).hexdigest()[:24]
 
 
 # Database lifecycle ---------------------------------------------------------------------------
@@ -101,44 +126,57 @@ def _stored(cursor) -> dict | None:
         "CREATE TABLE IF NOT EXISTS bench_fleet (version int, devices int, groups int, memberships bigint,"
         " seconds double precision, generated_at timestamptz)"
     )
-    cursor.execute("SELECT version, devices, groups, memberships, seconds, generated_at FROM bench_fleet")
+    cursor.execute("ALTER TABLE bench_fleet ADD COLUMN IF NOT EXISTS details jsonb")
+    cursor.execute("SELECT version, devices, groups, memberships, seconds, generated_at, details FROM bench_fleet")
     row = cursor.fetchone()
     if row is None:
         return None
-    return dict(zip(["version", "devices", "groups", "memberships", "seconds", "generated_at"], row))
+    return dict(zip(["version", "devices", "groups", "memberships", "seconds", "generated_at", "details"], row))
 
 
-def ensure(*, devices: int, groups: int, log=print) -> Fleet:
-    """The fleet of this size, generated unless the database already holds it."""
+def ensure(*, devices: int, groups: int, customer: bool = False, log=print) -> Fleet:
+    """The fleet of this size, generated (or, with `customer`, built through the API) unless the
+    database already holds it."""
     from django.db import connection
 
+    from bench import customer as customer_fleet
+
+    version = customer_fleet.VERSION if customer else FLEET_VERSION
     names = [group_name(rank) for rank in range(1, groups + 1)]
     sizes = group_sizes(devices, groups)
     with connection.cursor() as cursor:
         stored = _stored(cursor)
-    if stored and (stored["version"], stored["devices"], stored["groups"]) == (FLEET_VERSION, devices, groups):
-        log(f"Reusing the fleet generated {stored['generated_at']:%Y-%m-%d %H:%M} UTC "
+    if stored and (stored["version"], stored["devices"], stored["groups"]) == (version, devices, groups):
+        log(f"Reusing the fleet built {stored['generated_at']:%Y-%m-%d %H:%M} UTC "
             f"({stored['devices']:,} devices, {stored['memberships']:,} memberships, took {stored['seconds']:.0f} s).")
+        if customer:
+            sizes = customer_fleet.sizes(names)
         return Fleet(devices, groups, stored["memberships"], stored["seconds"],
-                     stored["generated_at"].isoformat(), True, names, sizes)
+                     stored["generated_at"].isoformat(), True, names, sizes, stored["details"] or {})
     if stored:
         raise SystemExit(
-            f"The benchmark database holds a fleet of {stored['devices']:,} devices and {stored['groups']:,} groups;"
-            " run with --regenerate to replace it."
+            f"The benchmark database holds another fleet ({stored['devices']:,} devices, {stored['groups']:,} groups,"
+            f" version {stored['version']}); run with --regenerate to replace it."
         )
-    log(f"Generating {devices:,} devices, {groups:,} groups, ~{sum(sizes):,} memberships...")
     started = time.monotonic()
-    memberships = _generate(devices=devices, groups=groups, sizes=sizes, log=log)
+    details = {}
+    if customer:
+        log(f"Building {devices:,} devices and {groups:,} groups through the API, as a customer would...")
+        memberships, details = customer_fleet.build(devices=devices, groups=groups, log=log)
+        sizes = customer_fleet.sizes(names)
+    else:
+        log(f"Generating {devices:,} devices, {groups:,} groups, ~{sum(sizes):,} memberships...")
+        memberships = _generate(devices=devices, groups=groups, sizes=sizes, log=log)
     seconds = time.monotonic() - started
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM bench_fleet")
         cursor.execute(
-            "INSERT INTO bench_fleet VALUES (%s, %s, %s, %s, %s, now()) RETURNING generated_at",
-            [FLEET_VERSION, devices, groups, memberships, seconds],
+            "INSERT INTO bench_fleet VALUES (%s, %s, %s, %s, %s, now(), %s) RETURNING generated_at",
+            [version, devices, groups, memberships, seconds, json.dumps(details)],
         )
         generated_at = cursor.fetchone()[0]
-    log(f"Generated in {seconds:.1f} s.")
-    return Fleet(devices, groups, memberships, seconds, generated_at.isoformat(), False, names, sizes)
+    log(f"Built in {seconds:.1f} s.")
+    return Fleet(devices, groups, memberships, seconds, generated_at.isoformat(), False, names, sizes, details)
 
 
 def _coprime_step(rng: random.Random, modulus: int) -> int:
@@ -161,12 +199,47 @@ def _plain_indexes(cursor, table: str) -> list[tuple[str, str]]:
     return cursor.fetchall()
 
 
-def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
+def setup_product():
+    """The bench user, product (the user an administrator) and firmware: (user, product, firmware by version)."""
     from django.contrib.auth import get_user_model
-    from django.db import connection, transaction
 
     from console.models import Membership, Product, Role
     from firmware.models import Firmware
+
+    user, _ = get_user_model().objects.get_or_create(username=USERNAME, defaults={"email": "bench@example.com"})
+    user.set_unusable_password()
+    user.save()
+    product = Product.objects.create(name="Bench", slug=PRODUCT_SLUG)
+    Membership.objects.create(user=user, product=product, role=Role.ADMINISTRATOR)
+    firmware = Firmware.objects.bulk_create(
+        Firmware(
+            product=product, version=version, title=f"Bench build {version}",
+            binary=f"firmware/{product.id}/v{version}-bench.bin", size=1024,
+            sha256=hashlib.sha256(f"bench firmware {version}".encode()).hexdigest(), uploaded_by=user,
+        )
+        for version in range(1, FIRMWARE_VERSIONS + 1)
+    )
+    return user, product, {item.version: item for item in firmware}
+
+
+def release(product, group_ids: list[int], by_version: dict) -> None:
+    """Releases to RELEASED_GROUPS groups spread over the size ranks (ids by rank) and the product default."""
+    from firmware.models import Firmware
+    from groups.models import Group
+
+    ranks = released_ranks(len(group_ids))
+    for index, rank in enumerate(ranks):
+        version = DEFAULT_VERSION + 1 + index % (FIRMWARE_VERSIONS - DEFAULT_VERSION)
+        Group.objects.filter(pk=group_ids[rank - 1]).update(released_firmware=by_version[version])
+        Firmware.objects.filter(pk=by_version[version].pk).update(ever_released=True)
+    product.default_firmware = by_version[DEFAULT_VERSION]
+    product.save(update_fields=["default_firmware"])
+    Firmware.objects.filter(pk=by_version[DEFAULT_VERSION].pk).update(ever_released=True)
+
+
+def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
+    from django.db import connection, transaction
+
     from groups.models import PALETTE, Group
 
     rng = random.Random(SEED)
@@ -177,20 +250,7 @@ def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         cursor.execute("SELECT setseed(%s)", [0.42])
 
-        user, _ = get_user_model().objects.get_or_create(username=USERNAME, defaults={"email": "bench@example.com"})
-        user.set_unusable_password()
-        user.save()
-        product = Product.objects.create(name="Bench", slug=PRODUCT_SLUG)
-        Membership.objects.create(user=user, product=product, role=Role.ADMINISTRATOR)
-        firmware = Firmware.objects.bulk_create(
-            Firmware(
-                product=product, version=version, title=f"Bench build {version}",
-                binary=f"firmware/{product.id}/v{version}-bench.bin", size=1024,
-                sha256=hashlib.sha256(f"bench firmware {version}".encode()).hexdigest(), uploaded_by=user,
-            )
-            for version in range(1, FIRMWARE_VERSIONS + 1)
-        )
-        by_version = {item.version: item for item in firmware}
+        user, product, by_version = setup_product()
         group_rows = Group.objects.bulk_create(
             [
                 Group(product=product, name=group_name(rank), description=f"Bench group of {size:,} devices",
@@ -204,26 +264,15 @@ def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
         dropped = _plain_indexes(cursor, "devices_device")
         for name, _definition in dropped:
             cursor.execute(f'DROP INDEX "{name}"')
-        # Names and serials are fixed-width so a text search's matches do not depend on N.
         cursor.execute(
-            """
-            INSERT INTO devices_device (id, product_id, device_id, name, serial_number, notes, platform_id,
-                online, last_handshake_at, firmware_version, desired_firmware_version, development,
+            f"""
+            INSERT INTO devices_device (id, product_id, device_id, name, {", ".join(DEVICE_STATE)}, notes, platform_id,
                 secret_hash, created_at, updated_at)
-            SELECT n, %(product)s, lpad(to_hex(n), 24, '0'), 'sensor-' || lpad(n::text, 7, '0'),
-                'P' || lpad((n::bigint * 7919 %% 1000000007)::text, 10, '0'), '', 12,
-                random() < 0.25,
-                CASE WHEN random() < 0.03 THEN NULL ELSE now() - random() * interval '60 days' END,
-                CASE WHEN random() < 0.02 THEN NULL
-                     WHEN random() < 0.8 THEN %(default)s + floor(random() * 11)::int
-                     ELSE 1 + floor(random() * %(default)s)::int END,
-                CASE WHEN n %% 100 = 7 THEN %(locked)s END,
-                n %% 200 = 3,
+            SELECT n, %(product)s, {DEVICE_ID_SQL}, {NAME_SQL}, {", ".join(DEVICE_STATE.values())}, '', 12,
                 %(secret)s, now() - interval '90 days', now()
             FROM generate_series(1, %(devices)s) AS n
             """,
-            {"product": product.id, "default": DEFAULT_VERSION, "locked": DEFAULT_VERSION - 5,
-             "secret": secret_hash, "devices": devices},
+            {"product": product.id, "secret": secret_hash, "devices": devices, **STATE_PARAMS},
         )
         cursor.execute("SELECT setval(pg_get_serial_sequence('devices_device', 'id'), %s)", [devices])
         # The replica role skipped the trigger that keeps Product.device_count, too.
@@ -264,15 +313,7 @@ def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
         )
         log(f"  memberships: {time.monotonic() - t:.1f} s")
 
-        ranks = released_ranks(len(sizes))
-        for index, rank in enumerate(ranks):
-            version = DEFAULT_VERSION + 1 + index % (FIRMWARE_VERSIONS - DEFAULT_VERSION)
-            Group.objects.filter(pk=group_ids[rank - 1]).update(released_firmware=by_version[version])
-            Firmware.objects.filter(pk=by_version[version].pk).update(ever_released=True)
-        product.default_firmware = by_version[DEFAULT_VERSION]
-        product.save(update_fields=["default_firmware"])
-        Firmware.objects.filter(pk=by_version[DEFAULT_VERSION].pk).update(ever_released=True)
-
+        release(product, group_ids, by_version)
     # Outside the transaction: VACUUM sets the visibility map, so index-only scans work as they
     # would on a settled production database.
     t = time.monotonic()

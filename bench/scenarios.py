@@ -78,7 +78,7 @@ class Bench:
 
     # Ground truth, in hand-written SQL ----------------------------------------------------------
 
-    def expected_page(self, *, groups=(), match_all=False, search=None, size=PAGE) -> list[str]:
+    def expected_page(self, *, groups=(), match_all=False, search=None, id_part=None, size=PAGE) -> list[str]:
         where, params = ["d.product_id = %s"], [self.product.id]
         ids = [self.groups[name].id for name in groups]
         if ids and match_all:
@@ -91,8 +91,11 @@ class Bench:
             where.append("d.id IN (SELECT device_id FROM groups_groupmembership WHERE group_id = ANY(%s))")
             params.append(ids)
         if search:
-            where.append("(d.name ILIKE %s OR d.serial_number ILIKE %s OR d.device_id LIKE %s)")
-            params += [f"%{search}%", f"%{search}%", f"{search.lower()}%"]
+            where.append("(d.name ILIKE %s OR d.serial_number ILIKE %s OR strpos(d.device_id, %s) > 0)")
+            params += [f"%{search}%", f"%{search}%", search.lower()]
+        if id_part:
+            where.append("strpos(d.device_id, %s) > 0")
+            params.append(id_part.lower())
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT d.device_id FROM devices_device d WHERE {' AND '.join(where)}"
@@ -109,6 +112,14 @@ class Bench:
                 " GROUP BY d.id ORDER BY count(*) DESC, d.id LIMIT 1"
             )
             return cursor.fetchone()[0]
+
+    def id_parts(self) -> dict[str, str]:
+        """Parts of one device's ID as users paste them: its start, its middle, short and long."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT device_id FROM devices_device WHERE product_id = %s ORDER BY id OFFSET %s LIMIT 1",
+                           [self.product.id, self.fleet.devices // 2])
+            device_id = cursor.fetchone()[0]
+        return {"prefix": device_id[:6], "middle": device_id[9:15], "short": device_id[10:13], "long": device_id[4:20]}
 
     def listed_devices(self, group: str, count: int) -> list[str]:
         return self.expected_page(groups=[group], size=count)
@@ -188,6 +199,11 @@ def _list_shapes(bench: Bench) -> list[tuple[str, dict]]:
     ]
 
 
+def _id_shapes(bench: Bench) -> list[tuple[str, dict]]:
+    parts = bench.id_parts()
+    return [(f"device ID, {kind} {len(part)} chars ({part})", {"id_part": part}) for kind, part in parts.items()]
+
+
 def console_lists(bench: Bench) -> list[Scenario]:
     scenarios = []
     for label, shape in _list_shapes(bench):
@@ -199,6 +215,10 @@ def console_lists(bench: Bench) -> list[Scenario]:
         params.append(("sort", "last_handshake"))
         scenarios.append(_lazy_list(bench, f"devices page: {label}", "console", bench.console,
                                     f"/products/{PRODUCT}/devices/", params, shape, html=True))
+    middle = bench.id_parts()["middle"]
+    scenarios.append(_lazy_list(bench, f"devices page: search by part of a device ID q={middle}", "console",
+                                bench.console, f"/products/{PRODUCT}/devices/", [("q", middle), ("sort", "last_handshake")],
+                                {"search": middle}, html=True))
     huge = bench.rank(1)
     scenarios.append(_lazy_list(
         bench, f"devices page: 1 group, huge ({huge}), 100 per page", "console", bench.console,
@@ -209,7 +229,7 @@ def console_lists(bench: Bench) -> list[Scenario]:
 
 def api_lists(bench: Bench) -> list[Scenario]:
     scenarios = []
-    for label, shape in _list_shapes(bench):
+    for label, shape in [*_list_shapes(bench), *_id_shapes(bench)]:
         params = [("perPage", str(PAGE))]
         if shape.get("groups"):
             params.append(("groups", ",".join(shape["groups"])))
@@ -217,6 +237,8 @@ def api_lists(bench: Bench) -> list[Scenario]:
             params.append(("groups_match", "all"))
         if shape.get("search"):
             params.append(("deviceName", shape["search"]))
+        if shape.get("id_part"):
+            params.append(("deviceId", shape["id_part"]))
         params += [("sortAttr", "lastConnection"), ("sortDir", "desc")]
         scenarios.append(_lazy_list(bench, f"API list: {label}", "api", bench.api,
                                     f"/v1/products/{PRODUCT}/devices", params, shape, html=False))
@@ -232,7 +254,7 @@ def _lazy_list(bench, name, group, client, path, params, shape, *, html: bool, s
         _require_route(url)
         expected = bench.expected_page(
             groups=shape.get("groups", ()), match_all=shape.get("match_all", False),
-            search=shape.get("search"), size=size,
+            search=shape.get("search"), id_part=shape.get("id_part"), size=size,
         )
         state["check"] = _expect_ids_in_html(expected) if html else _expect_ids_in_json(expected)
 
