@@ -189,31 +189,30 @@ class DeviceFilter(django_filters.FilterSet):
         }
 
     def known_count(self) -> int | None:
-        """The number of matches when the database keeps it: a filter by one group alone
-        matches exactly that group's devices (all visible to whoever may see the group), and no
-        filter at all matches the product's devices (for members who may see them all)."""
+        """The number of matches when the database keeps it or can tell it cheaply from what it
+        keeps: a filter by groups alone matches exactly their members (all visible to whoever
+        may see the groups), one group's are its device_count, several groups' are counted from
+        their memberships when a probe of the smaller groups' members does it; no filter at all
+        matches the product's devices (for members who may see them all)."""
+        return self._count(cheap_only=True)
+
+    def count(self) -> int:
+        """The exact number of matches, counted from the groups' memberships for a filter by
+        groups alone, in a shape chosen from the groups' exact sizes."""
+        known = self._count(cheap_only=False)
+        return self.qs.count() if known is None else known
+
+    def _count(self, *, cheap_only: bool) -> int | None:
         active = self._active()
         if active is None:
             return None
-        groups = self.selected_groups()
-        if active == {"groups"} and len(groups) == 1:
-            return groups[0].device_count
+        if active == {"groups"}:
+            match_all = self.form.cleaned_data.get("groups_match") == "all"
+            sizes = {group.id: group.device_count for group in self.selected_groups()}
+            return count_in_groups(sizes, match_all=match_all, cheap_only=cheap_only)
         if not active and self.membership.restricted_group_ids() is None:
             return self.membership.product.device_count
         return None
-
-    def count(self) -> int:
-        """The exact number of matches. A filter by groups alone counts their memberships
-        (every member of a group the member may see is visible to them), in a shape chosen from
-        the groups' exact sizes; anything else counts the filtered devices."""
-        known = self.known_count()
-        if known is not None:
-            return known
-        if self._active() == {"groups"}:
-            match_all = self.form.cleaned_data.get("groups_match") == "all"
-            return count_in_groups({group.id: group.device_count for group in self.selected_groups()},
-                                   match_all=match_all)
-        return self.qs.count()
 
     def page_qs(self, count: int):
         """`qs` for showing a page, given how many devices match (exactly, or capped above

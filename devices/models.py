@@ -120,7 +120,7 @@ class DeviceQuerySet(models.QuerySet):
         return self.annotate(**targeting.annotations(scenario, prefix=prefix))
 
 
-def count_in_groups(sizes: dict[int, int], *, match_all: bool = False) -> int:
+def count_in_groups(sizes: dict[int, int], *, match_all: bool = False, cheap_only: bool = False) -> int | None:
     """How many devices are in any (or, with match_all, all) of the groups, from their
     memberships alone; `sizes` is each group's exact device_count.
 
@@ -128,10 +128,10 @@ def count_in_groups(sizes: dict[int, int], *, match_all: bool = False) -> int:
     the largest group from its count and probes only the other groups' members, when they are
     few; "all of" probes the smallest group's members into the others, when that is cheaper than
     reading every group's memberships in index order. Otherwise one pass over the groups' index
-    ranges (index-only where the visibility map allows).
+    ranges (index-only where the visibility map allows); with `cheap_only`, None instead.
     """
     if connection.vendor != "postgresql":
-        return Device.objects.in_groups(list(sizes), match_all=match_all).count()
+        return None if cheap_only else Device.objects.in_groups(list(sizes), match_all=match_all).count()
     table = "groups_groupmembership"
     probe = f"SELECT 1 FROM {table} o WHERE o.device_id = m.device_id AND o.group_id = %s OFFSET 0"
     if not match_all:
@@ -143,6 +143,8 @@ def count_in_groups(sizes: dict[int, int], *, match_all: bool = False) -> int:
             sql = (f"SELECT %s + count(DISTINCT m.device_id) FROM {table} m"
                    f" WHERE m.group_id = ANY(%s) AND NOT EXISTS ({probe})")
             params = [sizes[largest], rest, largest]
+        elif cheap_only:
+            return None
         else:
             sql, params = f"SELECT count(DISTINCT device_id) FROM {table} WHERE group_id = ANY(%s)", [list(sizes)]
     else:
@@ -152,6 +154,8 @@ def count_in_groups(sizes: dict[int, int], *, match_all: bool = False) -> int:
         if sizes[smallest] * len(rest) * PROBE_COST <= sum(sizes[group] for group in rest):
             exists = " AND ".join(f"EXISTS ({probe})" for _ in rest)
             sql, params = f"SELECT count(*) FROM {table} m WHERE m.group_id = %s AND {exists}", [smallest, *rest]
+        elif cheap_only:
+            return None
         else:
             joins = "".join(
                 f" JOIN {table} m{i} ON m{i}.device_id = m.device_id AND m{i}.group_id = %s" for i in range(len(rest))
