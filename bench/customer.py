@@ -46,7 +46,8 @@ def _analyzed(cursor) -> dict:
 
 def _summary(samples: list[float]) -> dict:
     return {"calls": len(samples), "median_ms": round(statistics.median(samples), 1),
-            "max_ms": round(max(samples), 1), "seconds": round(sum(samples) / 1000, 1)}
+            "max_ms": round(max(samples), 1), "seconds": round(sum(samples) / 1000, 1),
+            "samples_ms": [round(sample, 1) for sample in samples]}
 
 
 def planner_estimate(cursor, sql: str, params) -> int:
@@ -81,18 +82,23 @@ def build(*, devices: int, groups: int, log) -> tuple[int, dict]:
             raise SystemExit(f"the import added {response.json()['updated']} devices, expected {expected}")
         return ms
 
-    with connection.cursor() as cursor:
-        before = _analyzed(cursor)
-    t = time.monotonic()
-    samples = []
-    for first in range(1, devices + 1, IMPORT_BATCH):
+    def phase(key: str, label: str, calls) -> None:
+        """Make the calls (each returns its ms); note their times and the ANALYZE runs they caused."""
+        with connection.cursor() as cursor:
+            before = _analyzed(cursor)
+        t = time.monotonic()
+        samples = [call() for call in calls]
+        with connection.cursor() as cursor:
+            after = _analyzed(cursor)
+        details[key] = {**_summary(samples), "analyzes": {k: after.get(k, 0) - before.get(k, 0) for k in TABLES}}
+        log(f"  {label}: {len(samples)} calls, median {details[key]['median_ms']:,.0f} ms, "
+            f"{time.monotonic() - t:.1f} s; ANALYZE runs {details[key]['analyzes']}")
+
+    def import_call(first: int):
         ids = [fleet_module.device_id(n) for n in range(first, min(devices, first + IMPORT_BATCH - 1) + 1)]
-        samples.append(timed_call("post", {"ids": ids}, expected=len(ids)))
-    with connection.cursor() as cursor:
-        after = _analyzed(cursor)
-    details["import"] = {**_summary(samples), "analyzes": {k: after.get(k, 0) - before.get(k, 0) for k in TABLES}}
-    log(f"  import: {len(samples)} calls, median {details['import']['median_ms']:,.0f} ms, "
-        f"{time.monotonic() - t:.1f} s; ANALYZE runs {details['import']['analyzes']}")
+        return lambda: timed_call("post", {"ids": ids}, expected=len(ids))
+
+    phase("import", "import", (import_call(first) for first in range(1, devices + 1, IMPORT_BATCH)))
 
     t = time.monotonic()
     token = f"' g' || lpad(least({groups}, floor(power({groups} + 1, random())))::int::text, 4, '0')"
@@ -110,18 +116,12 @@ def build(*, devices: int, groups: int, log) -> tuple[int, dict]:
         )
     log(f"  names and state (the devices' first handshakes): {time.monotonic() - t:.1f} s")
 
-    t = time.monotonic()
-    samples = []
-    with connection.cursor() as cursor:
-        before = _analyzed(cursor)
-    for rank in range(1, groups + 1):
-        name = fleet_module.group_name(rank)
-        samples.append(timed_call("put", {"action": "groups", "filter": {"deviceName": name}, "metadata": {"add": [name]}}))
-    with connection.cursor() as cursor:
-        after = _analyzed(cursor)
-    details["grouping"] = {**_summary(samples), "analyzes": {k: after.get(k, 0) - before.get(k, 0) for k in TABLES}}
-    log(f"  grouping: {len(samples)} batch edits by filter, median {details['grouping']['median_ms']:,.0f} ms, "
-        f"{time.monotonic() - t:.1f} s; ANALYZE runs {details['grouping']['analyzes']}")
+    def group_call(name: str):
+        body = {"action": "groups", "filter": {"deviceName": name}, "metadata": {"add": [name]}}
+        return lambda: timed_call("put", body)
+
+    phase("grouping", "grouping by batch edits by filter",
+          (group_call(fleet_module.group_name(rank)) for rank in range(1, groups + 1)))
 
     group_services.group_create(product=product, name=fleet_module.SCRATCH_GROUP,
                                 description="Target of the batch-edit scenarios", actor=user)
