@@ -6,7 +6,7 @@ from django.db import connection
 from console import statistics
 from devices.models import Device
 from devices.services import devices_import
-from groups.services import group_delete, memberships_edit
+from groups.services import group_delete, devices_edit_groups
 from tests.factories import GroupFactory
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +75,7 @@ def test_a_batch_edit_of_most_memberships_and_a_large_group_deletion_refresh_the
     analyzed_before = analyze_count("groups_groupmembership")
 
     with django_capture_on_commit_callbacks(execute=True):
-        changed = memberships_edit(product=personas.product, devices=Device.objects.all(), add=[group],
+        changed = devices_edit_groups(product=personas.product, devices=Device.objects.all(), add=[group],
                                    actor=personas.admin)
     assert changed == 1200
     assert planner_rows("groups_groupmembership") >= 1200
