@@ -21,5 +21,5 @@ def drop_index(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("devices", "0004_search_trigram_indexes")]
+    dependencies = [("devices", "0005_device_identifiers_flash_quarantine")]
     operations = [migrations.RunPython(create_index, drop_index)]
