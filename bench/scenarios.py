@@ -302,6 +302,8 @@ def pages(bench: Bench) -> list[Scenario]:
                  check=groups_check, target_ms=150.0, floor=True),
         Scenario("API groups with all counts", "api", _deferred(lambda: _get(bench.api, f"/v1/products/{PRODUCT}/groups")),
                  check=api_groups_check, target_ms=150.0, floor=True),
+        Scenario("release lint (API)", "api", _deferred(lambda: _get(bench.api, f"/v1/products/{PRODUCT}/release_lint")),
+                 check=_response_ok, target_ms=1000.0),
     ]
 
 

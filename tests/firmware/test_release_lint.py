@@ -1,13 +1,20 @@
 """Release lint: releases that cannot do what they seem to, with counts and links to the devices."""
 
 import pytest
+from django.core.cache import cache
 
 from console.models import AccessToken
 from devices.models import Device
 from firmware.lint import release_lint
+from groups import services as groups_services
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
 
 
 @pytest.fixture
@@ -63,13 +70,23 @@ def test_a_release_that_decides_no_device_is_named(personas, fleet):
     )
 
 
-def test_no_release_no_warning_and_one_query_whatever_the_fleet(personas, fleet, django_assert_num_queries):
-    product, *_ = fleet
+def test_its_queries_do_not_grow_with_the_fleet_and_a_product_change_recomputes_it(
+    personas, fleet, django_assert_num_queries
+):
+    product, europe, prerelease, lab = fleet
+    # the released groups, the product's state, the aggregate; then the aggregate comes from the cache
+    with django_assert_num_queries(3):
+        release_lint(product=product)
     with django_assert_num_queries(2):
         release_lint(product=product)
-    DeviceFactory.create_batch(20, product=product)
-    with django_assert_num_queries(2):
-        release_lint(product=product)
+    more = DeviceFactory.create_batch(20, product=product)
+    groups_services.devices_edit_groups(
+        product=product, devices=Device.objects.filter(pk__in=[d.pk for d in more]), add=[prerelease, europe],
+        actor=personas.developer,
+    )
+    with django_assert_num_queries(3):
+        warnings = release_lint(product=product)
+    assert "22 devices are in europe (v4) and prerelease (v5); they get v5." in [w.message for w in warnings]
 
 
 def test_a_restricted_member_gets_only_warnings_about_their_groups(personas, fleet):
