@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console import access, forms, htmx, services
+from console import activity as activity_sentences
 from console.models import AccessToken, AuditEvent, Membership, Role
 from devices.models import Device, normalize_device_id
 from groups import undo
@@ -154,16 +155,6 @@ ACTIVITY_KINDS = {
 }
 
 
-GROUP_NAME_DETAILS = ("added", "removed", "groups_before", "groups_after")
-
-
-def _mask_group_names(event, membership) -> None:
-    """Group names in an event's details as a member restricted to groups may read them."""
-    for key in GROUP_NAME_DETAILS:
-        if isinstance(event.details.get(key), list):
-            event.details[key] = [access.shown_group_name(membership, name) for name in event.details[key]]
-
-
 @login_required
 def activity(request, product):
     membership = access.membership_for(request.user, product)
@@ -174,11 +165,14 @@ def activity(request, product):
     actor = request.GET.get("actor", "").strip().replace("\x00", "")
     kind = request.GET.get("kind", "")
     device = request.GET.get("device", "").strip().lower()
+    obj = request.GET.get("object", "").strip().replace("\x00", "")
     device_error = ""
     if actor:
         events = events.filter(actor__username=actor)
     if kind in ACTIVITY_KINDS:
         events = events.filter(action__startswith=f"{kind}.")
+    if obj:
+        events = events.filter(object_repr__icontains=obj)
     if device:
         if normalize_device_id(device):
             events = events.touching_device(device)
@@ -186,18 +180,19 @@ def activity(request, product):
             device_error = "A device ID is 24 hexadecimal characters (0-9, a-f)."
             events = events.none()
     page = Paginator(events, 50).get_page(request.GET.get("page"))
-    if membership.restricted_group_ids() is not None:
-        for event in page.object_list:
-            _mask_group_names(event, membership)
+    sentences = activity_sentences.Sentences(membership)
+    for event in page.object_list:
+        event.sentence = sentences.describe(event)
     context = {
         "membership": membership,
         "product": membership.product,
         "nav": "activity",
         "page": page,
         "kinds": ACTIVITY_KINDS,
-        "filters": {"actor": actor, "kind": kind, "device": device},
+        "filters": {"actor": actor, "kind": kind, "device": device, "object": obj},
         "device_error": device_error,
         "actors": Membership.objects.filter(product=membership.product).values_list("user__username", flat=True).order_by("user__username"),
+        "devices_url": sentences.devices_url,
         "can_undo": membership.can_write,
         "undoable": undo.UNDOABLE,
     }

@@ -106,6 +106,9 @@ class DeviceFilter(django_filters.FilterSet):
         method="filter_locked", widget=forms.Select(choices=BOOLEAN_CHOICES), label="Locked"
     )
     paste = PastedFilter(method="filter_pasted", widget=forms.Textarea, label="Device IDs or serial numbers")
+    # The devices an audit event named (the Activity page links here); events of other products
+    # name none of this product's devices.
+    event = django_filters.NumberFilter(method="filter_event", label="Changed by", widget=forms.HiddenInput)
     sort = django_filters.ChoiceFilter(
         method="filter_noop", choices=list(SORT_LABELS.items()), empty_label=None, label="Sort"
     )
@@ -154,6 +157,11 @@ class DeviceFilter(django_filters.FilterSet):
     def _pasted_match(self, entries) -> Q:
         ids = [device_id for device_id in map(normalize_device_id, entries) if device_id]
         return Q(device_id__in=ids) | Q(serial_number__in=entries)
+
+    def filter_event(self, queryset, name, value):
+        from console.models import AuditEventDevice
+
+        return queryset.filter(pk__in=AuditEventDevice.objects.filter(event_id=value).values("device_id"))
 
     def filter_pasted(self, queryset, name, value):
         entries = pasted_entries(value)

@@ -34,6 +34,6 @@ def test_a_batch_edit_is_undone_from_the_activity_page_after_its_preview(transac
     dialog.get_by_role("button", name="Undo this edit").click()
 
     expect(page.locator("#toast")).to_have_text("Undone: 1 device changed back.")
-    expect(page.locator("#activity-table tbody tr").first).to_contain_text("device.groups_undo")
+    expect(page.locator("#activity-table tbody tr").first).to_contain_text("undid a group edit, changing 1 device back")
     assert GroupMembership.objects.filter(group=europe).count() == 3
     assert AuditEvent.objects.filter(action="device.groups_undo").count() == 1

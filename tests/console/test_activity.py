@@ -46,3 +46,39 @@ def test_bad_activity_filters_are_explained_not_an_error(client, personas, param
     if "device" in params:
         assert list(response.context["page"].object_list) == []
         assert "A device ID is 24 hexadecimal characters" in response.content.decode()
+
+
+def test_events_read_as_sentences_with_a_link_to_the_devices_they_changed(client, personas):
+    from devices.models import Device
+    from groups import services as group_services
+    from tests.factories import DeviceFactory, GroupFactory
+
+    devices = DeviceFactory.create_batch(3, product=personas.product)
+    cold = GroupFactory(product=personas.product, name="cold-chain")
+    group_services.devices_edit_groups(
+        product=personas.product, devices=Device.objects.filter(pk__in=[d.pk for d in devices]), add=[cold],
+        actor=personas.developer,
+    )
+    client.force_login(personas.viewer)
+
+    body = client.get("/products/acme/activity/").content.decode()
+    event = AuditEvent.objects.get(action="device.groups")
+    listed = client.get("/products/acme/devices/", {"event": event.pk}).content.decode()
+
+    assert "added 3 devices to <strong>cold-chain</strong>" in body
+    assert "device.groups" not in body
+    assert f'href="/products/acme/devices/?event={event.pk}"' in body
+    assert all(device.device_id in listed for device in devices)
+    assert "Showing the devices changed by one" in listed
+
+
+def test_the_activity_filters_by_object(client, personas):
+    from groups import services as group_services
+
+    group_services.group_create(product=personas.product, name="europe", actor=personas.developer)
+    group_services.group_create(product=personas.product, name="asia", actor=personas.developer)
+    client.force_login(personas.viewer)
+
+    body = client.get("/products/acme/activity/", {"object": "euro"}).content.decode()
+
+    assert "created group <strong>europe</strong>" in body and "asia" not in body
