@@ -170,6 +170,15 @@ AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
 
+# The device gateway (firmware/gateway.py). Device keys are stored as HMAC-SHA256 under
+# DEVICE_KEY_SECRET (derived from SECRET_KEY when empty; changing it invalidates every key).
+DEVICE_KEY_SECRET = env_str("DEVICE_KEY_SECRET")
+# A device ID with this many failed authentications within the window gets 429 until it ends.
+DEVICE_AUTH_FAILURES = env_int("DEVICE_AUTH_FAILURES", 20)
+DEVICE_AUTH_WINDOW_SECONDS = env_int("DEVICE_AUTH_WINDOW_SECONDS", 300)
+# How long the download URL of an offered firmware works.
+FIRMWARE_URL_SECONDS = env_int("FIRMWARE_URL_SECONDS", 900)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -327,7 +327,8 @@ IMPORT_BODY = {
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "One device ID per line."}
+                        "file": {"type": "string", "format": "binary", "description": "One device ID per line."},
+                        "issue_keys": {"type": "boolean", "description": "*(ours)* Issue device keys."},
                     },
                     "required": ["file"],
                 }
@@ -350,7 +351,8 @@ def _validated_body(request, schema):
         ) from None
 
 
-def _import_ids(request) -> list:
+def _import_ids(request) -> tuple[list, bool]:
+    """The IDs to import, and whether keys were asked for."""
     if (request.content_type or "").lower() == "multipart/form-data":
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_IMPORT_FILE_BYTES + 64 * 1024:
             raise ApiError(
@@ -371,15 +373,16 @@ def _import_ids(request) -> list:
         ids = [line.split(",")[0].strip() for line in text.splitlines() if line.strip()]
         if len(ids) > schemas.MAX_IMPORT_IDS:
             raise invalid("file", f"Import at most {schemas.MAX_IMPORT_IDS} device IDs per call.")
-        return ids or _missing_ids("file")
+        issue_keys = request.POST.get("issue_keys", "").strip().lower() in ("true", "1")
+        return (ids, issue_keys) if ids else _missing_ids("file")
     # JSON, or the same fields form-encoded.
     payload = _validated_body(request, schemas.DeviceImport)
     if payload.ids is not None and payload.id is not None:
         raise invalid("ids", "Send ids or id, not both.")
     if payload.ids is not None:
-        return payload.ids
+        return payload.ids, payload.issue_keys
     if payload.id is not None:
-        return [payload.id]
+        return [payload.id], payload.issue_keys
     return _missing_ids()
 
 
@@ -392,13 +395,31 @@ def _missing_ids(field: str = "ids"):
     response={200: schemas.ImportOut, **error_responses(403, 404, 413)},
     summary="Import devices into the product",
     openapi_extra=IMPORT_BODY,
+    exclude_none=True,
 )
 def import_devices(request, product: str):
     """`{"ids": [...]}`, `{"id": "..."}` or a multipart `file` with one ID per line. IDs are 24 hex
-    characters (upper case is accepted and stored lower case)."""
+    characters (upper case is accepted and stored lower case). *(ours)* `"issue_keys": true` issues
+    a device key to each device added and answers them once, in `device_keys`."""
     membership = access.membership_for(request.user, product, write=True, product_wide=True)
-    ids = _import_ids(request)
-    return services.devices_import(product=membership.product, ids=ids, actor=request.user)
+    ids, issue_keys = _import_ids(request)
+    return services.devices_import(product=membership.product, ids=ids, actor=request.user, issue_keys=issue_keys)
+
+
+@router.post(
+    PRODUCT + "/devices/{device_id}/key",
+    response={201: schemas.DeviceKeyOut, **error_responses(403, 404)},
+    summary="(ours) Issue or rotate a device key",
+)
+def issue_device_key(request, product: str, device_id: str):
+    """Issues the device a new device key, which it uses to authenticate to the device gateway
+    (`/v1/device/...`, HTTP Basic: device ID and key). A previous key stops working at once.
+    The key is in this answer only; the server keeps just a keyed hash of it. Developer and above."""
+    membership = access.membership_for(request.user, product, write=True)
+    device = Device.objects.visible_to(membership).get_by_device_id(device_id)
+    device.product = membership.product
+    raw = services.device_key_issue(device=device, actor=request.user)
+    return Status(201, {"id": device.device_id, "device_key": raw})
 
 
 REMOVE_BODY = {

@@ -185,9 +185,10 @@ class Device(models.Model):
     # A version flashed to a development device (Particle's cloud flash): offered at its next
     # handshake, cleared once the device reports running it or leaves development.
     flash_version = models.PositiveIntegerField(null=True, blank=True)
-    # Reserved for device-authenticated handshakes; API.md does not yet say how a secret is sent,
-    # so the handshake endpoint authenticates the gateway's member token instead.
-    secret_hash = models.CharField(max_length=64, blank=True)
+    # The device key's keyed hash (devices.keys); empty while the device has no key. The key
+    # itself is shown once when issued and never stored.
+    key_hash = models.CharField(max_length=64, blank=True, editable=False)
+    key_rotated_at = models.DateTimeField("device key rotated", null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -216,6 +217,10 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.device_id
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.key_hash)
 
 
 class QuarantinedDeviceQuerySet(models.QuerySet):

@@ -183,6 +183,7 @@ class DeviceRemove(RequestSchema):
 class DeviceImport(RequestSchema):
     ids: NameList | None = Field(None, max_length=MAX_IMPORT_IDS)
     id: str | None = None
+    issue_keys: Bool = Field(False, description="*(ours)* Issue a device key to each device the import adds.")
 
 
 class ImportOut(Schema):
@@ -191,3 +192,13 @@ class ImportOut(Schema):
     existingDeviceIds: list[str]
     invalidDeviceIds: list[str]
     nonmemberDeviceIds: list[str]
+    device_keys: dict[str, str] | None = Field(
+        None,
+        description="*(ours)* With `issue_keys`: device ID -> its new device key, for the devices added. "
+        "Shown only in this answer; store them now.",
+    )
+
+
+class DeviceKeyOut(Schema):
+    id: str
+    device_key: str = Field(description="The new device key: shown only in this answer, stored only as a hash.")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from console import statistics
 from console.models import AuditEvent
+from devices import keys
 from devices.models import Device, QuarantinedDevice, normalize_device_id
 from firmware.models import Firmware
 
@@ -77,7 +78,24 @@ def _identified_devices(*, product, identifiers: list[str]) -> dict[str, str | N
 
 
 @transaction.atomic
-def devices_import(*, product, ids, actor) -> dict:
+def device_key_issue(*, device: Device, actor) -> str:
+    """Give the device a new key: its first, or in place of the old one, which stops working at
+    once. Returns the key, which is shown this once and stored only as its hash."""
+    current = Device.objects.select_for_update().only("key_hash").filter(pk=device.pk).first()
+    if current is None:
+        raise ValidationError({"device": ["This device has been removed from the product."]})
+    raw = keys.new_key()
+    device.key_hash, device.key_rotated_at = keys.key_hash(raw), timezone.now()
+    device.save(update_fields=["key_hash", "key_rotated_at"])
+    AuditEvent.record(
+        product=device.product, actor=actor, action="device.key_rotate" if current.key_hash else "device.key_issue",
+        obj=device, device_ids=[device.device_id],
+    )
+    return raw
+
+
+@transaction.atomic
+def devices_import(*, product, ids, actor, issue_keys: bool = False) -> dict:
     """Add devices to the product by device ID, serial number, IMEI or ICCID, in a fixed number of
     queries whatever their number. A quarantined device named here is approved.
 
@@ -85,7 +103,8 @@ def devices_import(*, product, ids, actor) -> dict:
     `existingDeviceIds` (already in this product), `invalidDeviceIds` (neither 24 hex characters
     nor the serial number, IMEI or ICCID of exactly one known device) and `nonmemberDeviceIds`
     (they belong to another product; named as they were sent, so a serial number never reveals
-    another product's device ID).
+    another product's device ID); with `issue_keys`, also `device_keys` (device ID -> its new
+    key) for the devices it added, shown this once.
     """
     invalid, wanted, sent_as = [], [], {}
     identifiers = [raw.strip() for raw in ids if isinstance(raw, str) and raw.strip() and not normalize_device_id(raw)]
@@ -107,25 +126,45 @@ def devices_import(*, product, ids, actor) -> dict:
     new = [device_id for device_id in wanted if device_id not in owners]
     approved = _approve(product=product, device_ids=new, actor=actor) if new else []
     new = [device_id for device_id in new if device_id not in set(approved)]
+    issued = {device_id: keys.new_key() for device_id in [*new, *approved]} if issue_keys else {}
+    hashes = {device_id: keys.key_hash(raw) for device_id, raw in issued.items()}
+    now = timezone.now() if issue_keys else None
     if new:
         Device.objects.bulk_create(
-            [Device(product=product, device_id=device_id) for device_id in new], ignore_conflicts=True
+            [
+                Device(product=product, device_id=device_id, key_hash=hashes.get(device_id, ""), key_rotated_at=now)
+                for device_id in new
+            ],
+            ignore_conflicts=True,
         )
-        # A concurrent import may have taken some of them; ask which are ours now.
-        ours = set(Device.objects.filter(device_id__in=new, product=product).values_list("device_id", flat=True))
-        nonmember += [sent_as[device_id] for device_id in new if device_id not in ours]
+        # A concurrent import may have taken some of them; ask which are ours now (with the key
+        # we made, when keys were asked for).
+        stored = dict(Device.objects.filter(device_id__in=new, product=product).values_list("device_id", "key_hash"))
+        ours = {device_id for device_id, key in stored.items() if not issue_keys or key == hashes[device_id]}
+        existing += [device_id for device_id in new if device_id in stored and device_id not in ours]
+        nonmember += [sent_as[device_id] for device_id in new if device_id not in stored]
         new = [device_id for device_id in new if device_id in ours]
+    if approved and issue_keys:
+        keyed = list(Device.objects.filter(product=product, device_id__in=approved).only("pk", "device_id"))
+        for device in keyed:
+            device.key_hash, device.key_rotated_at = hashes[device.device_id], now
+        Device.objects.bulk_update(keyed, ["key_hash", "key_rotated_at"])
     if new:
         AuditEvent.record(product=product, actor=actor, action="device.import", device_ids=new, count=len(new))
         statistics.refresh_after(product, devices=len(new))
     added = [device_id for device_id in wanted if device_id in set(new) | set(approved)]
-    return {
+    if added and issue_keys:
+        AuditEvent.record(product=product, actor=actor, action="device.key_issue", device_ids=added, count=len(added))
+    answer = {
         "updated": len(added),
         "updatedDeviceIds": added,
         "existingDeviceIds": existing,
         "invalidDeviceIds": list(dict.fromkeys(invalid)),
         "nonmemberDeviceIds": nonmember,
     }
+    if issue_keys:
+        answer["device_keys"] = {device_id: issued[device_id] for device_id in added}
+    return answer
 
 
 @transaction.atomic
