@@ -12,10 +12,14 @@ A pooler in transaction mode (PgBouncer) does not keep SQL-level prepared statem
 these hot paths need a session-mode pool.
 """
 
+import re
 import weakref
 from dataclasses import dataclass, field
 
 from django.db import connection
+
+
+_MARKS = re.compile(r"%%|%s|\{(\w+)\}")
 
 
 class Arg(str):
@@ -45,6 +49,23 @@ class Statement:
             params[positions[0]] = Arg(arg)
         converters = compiler.get_converters([column for column, _sql, _alias in compiler.select])
         return cls(name, sql, tuple(params), converters)
+
+    @classmethod
+    def from_template(cls, name: str, template: str, embedded: "Statement | None" = None) -> "Statement":
+        """A statement from SQL with `{arg}` wherever a per-call argument goes and `{embedded}`
+        where a compiled statement's SQL goes (its placeholders keep their parameters)."""
+        if embedded is not None:
+            template = template.replace("{embedded}", embedded.sql)
+        inner = iter(embedded.params if embedded is not None else ())
+        params = []
+
+        def mark(match):
+            if match.group(0) == "%%":
+                return "%%"
+            params.append(Arg(match.group(1)) if match.group(1) else next(inner))
+            return "%s"
+
+        return cls(name, _MARKS.sub(mark, template), tuple(params))
 
     def execute(self, cursor, **values) -> None:
         params = [values[param] if isinstance(param, Arg) else param for param in self.params]

@@ -1,29 +1,205 @@
-"""The device gateway: a device starts a session (handshake) and reports a failed update.
+"""The device gateway (API.md, "Devices themselves"): devices authenticate with their own key and
+report their version (the handshake), report a failed update, and download the firmware offered.
 
-Served to the device-cloud gateway, which calls with a team member's token for now."""
+* Authentication is HTTP Basic, the device ID and its device key (devices.keys). A wrong key, an
+  unknown device and a removed device all get the same 401; a device ID with
+  `DEVICE_AUTH_FAILURES` failures within `DEVICE_AUTH_WINDOW_SECONDS` gets 429 until the window
+  ends, counted in PostgreSQL (`DeviceAuthFailure`) so every web worker and node sees the same
+  count. A team member's token is not a device credential here.
+* The common handshake is one statement (`firmware.handshake.fast`): key check, throttle, target,
+  offer and the write, in one round trip that commits by itself. Anything more (settling or
+  creating an update) goes through `device_handshake` in a transaction.
+* An offer's URL is signed for the device and the firmware and expires after
+  `FIRMWARE_URL_SECONDS`; the download also needs the device's own credentials.
+* Served through a lean path (`GatewayHandler`): devices send no cookies, CSRF tokens or
+  sessions, so the console's middleware is skipped.
+"""
 
-from ninja import Router, Schema
+import base64
+import math
+import time
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from django.conf import settings
+from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection
+from django.http import FileResponse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from ninja import Query, Router, Schema
+from ninja.responses import Status
+from ninja.security import HttpBasicAuth
 from pydantic import Field
 
-from console import access
-from console.api.errors import error_responses
+from console.api.errors import ApiError, error_responses
 from console.api.parsing import Int, NullableInt, RequestSchema
-from devices.models import Device
+from console.prepared import Statement
+from devices import keys
+from devices.models import Device, normalize_device_id
+from firmware import handshake
 from firmware import services as firmware_services
+from firmware.models import DeviceAuthFailure, Firmware
 
-router = Router()
-PRODUCT = "/v1/products/{product}"
+PREFIX = "/v1/device/"
+DOWNLOAD_SALT = "fleet-console.gateway.download"
+
+
+def _unauthorized() -> ApiError:
+    # One answer for a missing or malformed credential, an unknown or removed device and a
+    # wrong key, so it says nothing about which device IDs exist.
+    return ApiError(
+        401, "invalid_device_credentials",
+        "Unknown device or wrong device key: authenticate with HTTP Basic, the device ID as user name and its "
+        "device key as password.",
+        headers={"WWW-Authenticate": 'Basic realm="devices", charset="UTF-8"'},
+    )
+
+
+class Credentials(NamedTuple):
+    device_id: str
+    key_hash: str
+
+
+class DeviceKeyAuth(HttpBasicAuth):
+    """HTTP Basic with the device ID and its device key. Reads no database: the key's hash is
+    checked by the statement each endpoint runs (see `authenticate`, `gateway_handshake`)."""
+
+    openapi_description = "The device ID as user name, its device key as password."
+
+    def __call__(self, request) -> Credentials:
+        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            raise _unauthorized()
+        try:
+            username, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise _unauthorized() from None
+        device_id = normalize_device_id(username)
+        if device_id is None or not password or len(password) > keys.KEY_MAX_LENGTH:
+            raise _unauthorized()
+        return Credentials(device_id, keys.key_hash(password))
+
+    def authenticate(self, request, username, password):  # pragma: no cover - __call__ does it all
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------
+# Authentication and the failure throttle
+
+
+def _window_start(now: datetime) -> datetime:
+    return now - timedelta(seconds=settings.DEVICE_AUTH_WINDOW_SECONDS)
+
+
+AUTHENTICATE = Statement.from_template("fleet_gateway_authenticate", """
+    SELECT d.id, d.key_hash = {key_hash},
+           (SELECT a.window_started_at FROM firmware_deviceauthfailure AS a
+            WHERE a.device_id = {device_id} AND a.failures >= {failure_limit} AND a.window_started_at > {window_start})
+    FROM (SELECT 1) AS one LEFT JOIN devices_device AS d ON d.device_id = {device_id}
+""")
+
+FAILURE_TABLE = DeviceAuthFailure._meta.db_table
+RECORD_FAILURE = f"""
+    INSERT INTO {FAILURE_TABLE} (device_id, failures, window_started_at) VALUES (%s, 1, %s)
+    ON CONFLICT (device_id) DO UPDATE SET
+        failures = CASE WHEN {FAILURE_TABLE}.window_started_at <= %s THEN 1 ELSE {FAILURE_TABLE}.failures + 1 END,
+        window_started_at = CASE WHEN {FAILURE_TABLE}.window_started_at <= %s
+                                 THEN excluded.window_started_at ELSE {FAILURE_TABLE}.window_started_at END
+"""
+
+
+def _refuse(credentials: Credentials, *, found: bool, key_ok: bool, throttled_since, now: datetime) -> None:
+    """Raise the 429 of a throttled device ID, or record a failure and raise the 401."""
+    if throttled_since is not None:
+        if isinstance(throttled_since, str):  # SQLite answers text
+            throttled_since = datetime.fromisoformat(throttled_since)
+        ends = throttled_since + timedelta(seconds=settings.DEVICE_AUTH_WINDOW_SECONDS)
+        retry = max(1, math.ceil((ends - now).total_seconds()))
+        raise ApiError(
+            429, "too_many_requests",
+            f"Too many failed authentications for this device; retry in {retry} seconds.",
+            headers={"Retry-After": str(retry)},
+        )
+    if found and key_ok:
+        return
+    window_start = connection.ops.adapt_datetimefield_value(_window_start(now))
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        # Rows of ended windows go as failures come in, so the table stays small.
+        cursor.execute(f"DELETE FROM {FAILURE_TABLE} WHERE window_started_at <= %s", [window_start])
+        cursor.execute(RECORD_FAILURE, [credentials.device_id, at, window_start, window_start])
+    raise _unauthorized()
+
+
+def authenticate(credentials: Credentials, *, now: datetime | None = None) -> Device:
+    """The device these credentials prove, with its product; or the 401/429 ApiError."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        AUTHENTICATE.execute(
+            cursor, key_hash=credentials.key_hash, device_id=credentials.device_id,
+            failure_limit=settings.DEVICE_AUTH_FAILURES,
+            window_start=connection.ops.adapt_datetimefield_value(_window_start(now)),
+        )
+        pk, key_ok, throttled_since = cursor.fetchone()
+    _refuse(credentials, found=pk is not None, key_ok=bool(key_ok), throttled_since=throttled_since, now=now)
+    device = Device.objects.select_related("product").filter(pk=pk).first()
+    if device is None:  # removed just now
+        raise _unauthorized()
+    return device
+
+
+# ---------------------------------------------------------------------------------------------
+# The gateway's service
+
+
+def gateway_handshake(*, credentials: Credentials, firmware_version: int | None) -> Firmware | None:
+    """Authenticate a device's handshake and record it; the firmware to offer, or None. Raises
+    the 401/429 ApiError."""
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        outcome = handshake.fast(
+            device_id=credentials.device_id, key_hash=credentials.key_hash, firmware_version=firmware_version,
+            now=now, failure_limit=settings.DEVICE_AUTH_FAILURES, window_start=_window_start(now),
+        )
+        _refuse(credentials, found=outcome.device_pk is not None, key_ok=outcome.key_ok,
+                throttled_since=outcome.throttled_since, now=now)
+        if outcome.recorded:
+            return outcome.state.offer(firmware_version)
+    device = authenticate(credentials, now=now)
+    return firmware_services.device_handshake(device=device, firmware_version=firmware_version)
+
+
+def _signature(device_id: str, firmware: Firmware, expires: int) -> str:
+    value = f"{device_id}:{firmware.pk}:{firmware.version}:{expires}"
+    return salted_hmac(DOWNLOAD_SALT, value, algorithm="sha256").hexdigest()
+
+
+def download_url(request, *, device_id: str, firmware: Firmware, now: float | None = None) -> str:
+    """The offer's URL: for this device and this firmware only, until it expires."""
+    expires = int(now if now is not None else time.time()) + settings.FIRMWARE_URL_SECONDS
+    signature = _signature(device_id, firmware, expires)
+    return request.build_absolute_uri(
+        f"{PREFIX}firmware/{firmware.version}?expires={expires}&signature={signature}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Endpoints
+
+router = Router(auth=DeviceKeyAuth())
 
 
 class HandshakeIn(RequestSchema):
-    firmware_version: NullableInt = Field(None, ge=1, le=65535)
+    firmware_version: NullableInt = Field(None, ge=1, le=65535, description="The version the device runs; null if none.")
 
 
 class UpdateOffer(Schema):
     version: int
     size: int
     sha256: str
-    url: str
+    url: str = Field(description="Downloads the binary, for this device only (with its credentials), until it expires.")
 
 
 class HandshakeOut(Schema):
@@ -35,36 +211,104 @@ class UpdateFailedIn(RequestSchema):
     reason: str = Field("", max_length=255)
 
 
-class OkOut(Schema):
-    ok: bool
+class DownloadQuery(Schema):
+    expires: int
+    signature: str = Field(max_length=128)
 
 
 @router.post(
-    PRODUCT + "/devices/{device_id}/handshake",
-    response={200: HandshakeOut, **error_responses(403, 404)},
+    "/v1/device/handshake",
+    response={200: HandshakeOut, **error_responses(429)},
     summary="(ours) A device starts a session",
 )
-def handshake(request, product: str, device_id: str, payload: HandshakeIn):
-    """Called by the device-cloud gateway: records the running version, marks the device online,
-    settles a pending update and answers the update to install, if any."""
-    membership = access.membership_for(request.user, product, write=True)
-    device = Device.objects.visible_to(membership).get_by_device_id(device_id)
-    device.product = membership.product
-    firmware = firmware_services.device_handshake(device=device, firmware_version=payload.firmware_version)
+def handshake_endpoint(request, payload: HandshakeIn):
+    """Records the version the device runs, marks it online, settles its pending update
+    (succeeded when it reports the target) and answers the update to install, if any. A
+    version the product does not have is stored as what the device runs and proves nothing."""
+    firmware = gateway_handshake(credentials=request.auth, firmware_version=payload.firmware_version)
     if firmware is None:
         return {"update": None}
-    url = request.build_absolute_uri(f"/v1/products/{membership.product_id}/firmware/{firmware.version}/binary")
+    url = download_url(request, device_id=request.auth.device_id, firmware=firmware)
     return {"update": {"version": firmware.version, "size": firmware.size, "sha256": firmware.sha256, "url": url}}
 
 
 @router.post(
-    PRODUCT + "/devices/{device_id}/update_failed",
-    response={200: OkOut, **error_responses(403, 404)},
+    "/v1/device/update_failed",
+    response={204: None, **error_responses(429)},
     summary="(ours) A device reports a failed firmware update",
 )
-def update_failed(request, product: str, device_id: str, payload: UpdateFailedIn):
-    membership = access.membership_for(request.user, product, write=True)
-    device = Device.objects.visible_to(membership).get_by_device_id(device_id)
-    device.product = membership.product
+def update_failed(request, payload: UpdateFailedIn):
+    """Marks the device's pending update to `version` failed, with the reason; its next
+    handshake offers it again. 400 when the device has no pending update to that version."""
+    device = authenticate(request.auth)
     firmware_services.device_update_failed(device=device, version=payload.version, reason=payload.reason)
-    return {"ok": True}
+    return Status(204, None)
+
+
+DOWNLOAD_RESPONSE = {
+    "responses": {
+        200: {
+            "description": "The firmware binary.",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+}
+
+
+@router.get(
+    "/v1/device/firmware/{int:version}",
+    response=error_responses(403, 404, 429),
+    summary="(ours) A device downloads the firmware it was offered",
+    openapi_extra=DOWNLOAD_RESPONSE,
+)
+def download(request, version: int, params: Query[DownloadQuery]):
+    """The `url` of a handshake's offer, with the same device's credentials. Another device, a
+    changed firmware or a forged signature get 404; an expired URL gets 403 (handshake again)."""
+    device = authenticate(request.auth)
+    firmware = Firmware.objects.filter(product_id=device.product_id, version=version).first()
+    if firmware is None or not constant_time_compare(
+        params.signature, _signature(device.device_id, firmware, params.expires)
+    ):
+        raise ApiError(404, "not_found", "No such download for this device: use the URL of its latest offer.")
+    if params.expires < time.time():
+        raise ApiError(403, "url_expired", "This download URL has expired: handshake again for a new one.")
+    try:
+        handle = firmware.binary.open("rb")
+    except (FileNotFoundError, ValueError):
+        raise ApiError(404, "not_found", f"The binary of v{version} is missing from storage.") from None
+    return FileResponse(handle, content_type="application/octet-stream", as_attachment=True,
+                        filename=f"v{firmware.version}.bin")
+
+
+# ---------------------------------------------------------------------------------------------
+# The lean path
+
+
+class GatewayHandler(WSGIHandler):
+    """Django's WSGI handler for the gateway's paths: its own URLconf and no middleware.
+
+    Devices send no cookies, sessions or CSRF tokens and get no templates or messages, so the
+    console's middleware would only cost time on the busiest path. Connections are still
+    managed per request (request_started/finished), and errors still become the API's JSON.
+    """
+
+    def load_middleware(self, is_async=False):
+        self._view_middleware, self._template_response_middleware, self._exception_middleware = [], [], []
+        self._middleware_chain = convert_exception_to_response(self._get_response)
+
+    def get_response(self, request):
+        request.urlconf = "console.gateway_urls"
+        return super().get_response(request)
+
+
+def with_lean_gateway(application):
+    """A WSGI application that serves the gateway's paths through `GatewayHandler` and
+    everything else through `application`."""
+    gateway = GatewayHandler()
+
+    def dispatch(environ, start_response):
+        if environ.get("PATH_INFO", "").startswith(PREFIX):
+            return gateway(environ, start_response)
+        return application(environ, start_response)
+
+    return dispatch

@@ -99,8 +99,17 @@ class Firmware(models.Model):
     size = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64)
     intelligent = models.BooleanField(default=False)
-    # Once released (to a group or as default) a version can no longer be deleted.
+    # Once released (to a group or as default) a version can no longer be deleted, and stays
+    # releasable.
     ever_released = models.BooleanField(default=False)
+    # Proof that the version ran: the first and the latest report of a device of the product
+    # through the gateway, by device ID (kept when the device is removed). Any report makes the
+    # version releasable for good. The latest is refreshed at most once a minute, so a fleet
+    # reporting one version does not queue on this row.
+    first_reported_at = models.DateTimeField(null=True, blank=True, editable=False)
+    first_reported_by = models.CharField(max_length=24, blank=True, editable=False)
+    last_reported_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_reported_by = models.CharField(max_length=24, blank=True, editable=False)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
 
@@ -145,3 +154,16 @@ class FirmwareUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id}: {self.from_version} → {self.to_version} ({self.status})"
+
+
+class DeviceAuthFailure(models.Model):
+    """Failed gateway authentications of one device ID in the current window, shared by every web
+    worker and node (firmware.gateway throttles on it). A row is written only on failure; rows
+    whose window has ended are deleted as new failures arrive."""
+
+    device_id = models.CharField(max_length=24, primary_key=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["window_started_at"], name="device_auth_failure_window")]
