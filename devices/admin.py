@@ -100,9 +100,10 @@ class DeviceAdmin(ProductScopedAdmin):
     list_filter = [("product", admin.RelatedOnlyFieldListFilter), GroupListFilter, "online", "development", LockedListFilter]
     search_fields = ["=device_id", "device_id__startswith", "name", "serial_number"]
     list_select_related = ["product"]
+    # The key's hash is never shown: only whether there is a key and when it was last issued.
     readonly_fields = ["product", "device_id", "serial_number", "platform_id", "firmware_version",
-                       "desired_firmware_version", "development", "online", "last_handshake_at", "created_at",
-                       "updated_at"]
+                       "desired_firmware_version", "development", "online", "last_handshake_at", "device_key",
+                       "key_rotated_at", "created_at", "updated_at"]
     fields = ["product", "device_id", "name", "serial_number", "notes", "platform_id", *readonly_fields[4:]]
     inlines = [MembershipInline]
     actions = ["add_to_group", "remove_from_group"]
@@ -129,6 +130,10 @@ class DeviceAdmin(ProductScopedAdmin):
     def get_queryset(self, request):
         # Group tags for the whole page in one extra query, however many rows.
         return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="device key")
+    def device_key(self, device):
+        return "Set" if device.has_key else "Not set"
 
     @admin.display(description="groups")
     def group_tags(self, device):

@@ -10,4 +10,5 @@ urlpatterns = [
     path("export.csv", views.device_export, name="export"),
     re_path(r"^(?P<device_id>[0-9a-fA-F]{24})/$", views.device_detail, name="detail"),
     re_path(r"^(?P<device_id>[0-9a-fA-F]{24})/groups/$", views.device_groups, name="groups"),
+    re_path(r"^(?P<device_id>[0-9a-fA-F]{24})/key/$", views.device_key, name="key"),
 ]

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
 
@@ -266,6 +267,10 @@ def _describe(event, visible_names) -> str:
         return "Marked as a development device"
     if event.action == "device.development_unmark":
         return "No longer a development device"
+    if event.action == "device.key_issue":
+        return "Device key issued"
+    if event.action == "device.key_rotate":
+        return "Device key rotated: the previous key stopped working"
     if event.action == "firmware.update_targeted":
         return f"Targeted for an OTA update to v{details.get('to_version')}"
     if event.action == "firmware.update_succeeded":
@@ -290,7 +295,7 @@ def _history(device, membership) -> list:
     return events
 
 
-DEVICE_PARTIALS = {"device-header", "device-history"}
+DEVICE_PARTIALS = {"device-header", "device-key", "device-history"}
 
 
 @login_required
@@ -304,6 +309,27 @@ def device_detail(request, product, device_id):
     if partial in (None, "device-history"):
         context["history"] = _history(device, membership)
     return render(request, htmx.partial(request, "devices/device_detail.html", partial), context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@htmx.vary_on_htmx
+@never_cache  # the answer to the POST holds the new key
+def device_key(request, product, device_id):
+    """"Rotate device key" (or issue the first): confirm, then show the new key once."""
+    membership = access.membership_for(request.user, product, write=True)
+    device = Device.objects.visible_to(membership).select_related("product").get_by_device_id(device_id)
+    template = "devices/device_key_dialog.html"
+    context = {
+        "membership": membership, "product": membership.product, "nav": "devices", "device": device,
+        "action": reverse("devices:key", kwargs={"product": membership.product.slug, "device_id": device.device_id}),
+        "device_url": reverse("devices:detail", kwargs={"product": membership.product.slug, "device_id": device.device_id}),
+    }
+    if request.method == "GET":
+        return htmx.dialog(request, template, context, name="device-key-dialog")
+    context["issued_key"] = device_services.device_key_issue(device=device, actor=request.user)
+    response = render(request, htmx.partial(request, template, "device-key-dialog-body"), context)
+    return trigger_client_event(response, "devicesChanged", {})
 
 
 @login_required

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('firmware', '0001_initial'),
-        ('devices', '0005_device_key'),
+        ('devices', '0007_device_key'),
     ]
 
     operations = [

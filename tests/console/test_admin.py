@@ -213,3 +213,15 @@ def test_a_device_cannot_be_moved_to_another_product_in_the_admin(client, person
     assert response.status_code == 302, response.content.decode()[:2000]
     device.refresh_from_db()
     assert (device.product_id, device.name) == (personas.product.pk, "renamed")
+
+
+def test_the_admin_shows_whether_a_device_key_is_set_and_when_never_the_hash(staff, client):
+    from tests.gateway import keyed_device
+
+    device, _raw = keyed_device(staff.memberships.get().product)
+    client.force_login(staff)
+
+    html = client.get(f"/admin/devices/device/{device.pk}/change/").content.decode()
+
+    assert "Device key:" in html and "Set" in html and "Device key rotated:" in html
+    assert device.key_hash not in html
