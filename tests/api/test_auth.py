@@ -235,8 +235,10 @@ def test_the_openapi_schema_describes_every_endpoint(client):
         "/v1/products/{product}/groups/{name}",
         "/v1/products/{product}/devices",
         "/v1/products/{product}/devices/{device_id}",
-        "/v1/products/{product}/devices/{device_id}/handshake",
-        "/v1/products/{product}/devices/{device_id}/update_failed",
+        "/v1/products/{product}/devices/{device_id}/key",
+        "/v1/device/handshake",
+        "/v1/device/update_failed",
+        "/v1/device/firmware/{version}",
         "/v1/products/{product}/firmware",
         "/v1/products/{product}/firmware/{version}",
         "/v1/products/{product}/firmware/{version}/binary",
@@ -258,6 +260,8 @@ def test_the_openapi_schema_describes_every_endpoint(client):
         "/v1/products/{product}/events/{event_id}/undo",
     }
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
+    assert schema["components"]["securitySchemes"]["DeviceKeyAuth"]["scheme"] == "basic"
+    assert schema["paths"]["/v1/device/handshake"]["post"]["security"] == [{"DeviceKeyAuth": []}]
 
 
 def test_a_docs_page_is_served(client):

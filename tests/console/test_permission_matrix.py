@@ -44,6 +44,7 @@ CONSOLE = {
     "devices:detail": ("read", "get", "/products/{p}/devices/{d}/", None),
     "devices:quarantine": ("write", "post", "/products/{p}/devices/quarantine/", {"approve": "{d}"}),
     "devices:groups": ("write", "post", "/products/{p}/devices/{d}/groups/", {"groups": ["{gname}"]}),
+    "devices:key": ("write", "post", "/products/{p}/devices/{d}/key/", {}),
     "groups:list": ("read", "get", "/products/{p}/groups/", None),
     "groups:detail": ("read", "get", "/products/{p}/groups/{g}/", None),
     "groups:create": ("write", "post", "/products/{p}/groups/new/", {"name": "matrix-new", "color": "#112233"}),
@@ -77,8 +78,7 @@ API = {
     "api:unclaim_device": ("write", "delete", "/v1/products/{p}/devices/{d}/owner", None),
     "api:get_product": ("read", "get", "/v1/products/{p}", None),
     "api:list_team": ("read", "get", "/v1/products/{p}/team", None),
-    "api:handshake": ("write", "post", "/v1/products/{p}/devices/{d}/handshake", {"firmware_version": 3}),
-    "api:update_failed": ("write", "post", "/v1/products/{p}/devices/{d}/update_failed", {"version": 3, "reason": "x"}),
+    "api:issue_device_key": ("write", "post", "/v1/products/{p}/devices/{d}/key", None),
     "api:list_firmware": ("read", "get", "/v1/products/{p}/firmware", None),
     "api:upload_firmware": ("write", "post", "/v1/products/{p}/firmware", {}),
     "api:get_firmware": ("read", "get", "/v1/products/{p}/firmware/3", None),
@@ -93,11 +93,17 @@ API = {
     "api:release_lint": ("read", "get", "/v1/products/{p}/release_lint", None),
     "api:impact": ("read", "get", "/v1/products/{p}/impact?action=edit_groups_for_firmware&firmware_version=3", None),
 }
+# The device gateway: a device's own credentials, never a member's (test below).
+GATEWAY = {
+    "api:handshake_endpoint": ("post", "/v1/device/handshake", {"firmware_version": 3}),
+    "api:update_failed": ("post", "/v1/device/update_failed", {"version": 3, "reason": "x"}),
+    "api:download": ("get", "/v1/device/firmware/3?expires=9999999999&signature=x", None),
+}
 # Routes outside any product, tested elsewhere: sign-in and out, the user's own tokens, the
 # API's token endpoints, schema and docs.
 NOT_PRODUCT_SCOPED = {
     "home", "login", "logout", "tokens", "token_revoke", "api:openapi-json", "api:openapi-view",
-    "api:create_token", "api:revoke_current_token", "api:api-root",
+    "api:create_token", "api:revoke_current_token", "api:api-root", *GATEWAY,
     # The caller's own user, tokens, products and devices (tests/api/test_users_tokens_products.py).
     "api:get_user", "api:list_tokens", "api:revoke_all_tokens", "api:revoke_token", "api:list_products",
     "api:lookup_serial_number", "api:list_reachable_devices", "api:get_reachable_device",
@@ -208,3 +214,19 @@ def test_each_persona_gets_what_their_role_allows(personas, world, name, persona
         assert response.status_code in wanted, response.status_code
     if wanted == {302}:
         assert response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("persona", PERSONAS[:-1])
+@pytest.mark.parametrize("name", sorted(GATEWAY))
+def test_no_members_token_or_session_acts_as_a_device(personas, world, name, persona):
+    method, path, body = GATEWAY[name]
+    user = get_user_model().objects.get(username=persona)
+    _token, raw, _ = AccessToken.issue(user=user)
+    client = Client()
+    client.force_login(user)
+
+    response = call(client, method, path, body, api=True, headers={"HTTP_AUTHORIZATION": f"Bearer {raw}"})
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic")
+    assert Device.objects.get(device_id=DEVICE).last_handshake_at is None
