@@ -22,7 +22,7 @@ import psycopg
 FLEET_VERSION = 2
 PRODUCT_SLUG = "bench"
 USERNAME = "bench"
-DEVICE_SECRET = "bench-device-secret"
+DEVICE_KEY_SALT = "bench-device-key:"  # a bench device's key is derived from its ID (bench_key)
 SCRATCH_GROUP = "bench-scratch"
 FIRMWARE_VERSIONS = 50
 DEFAULT_VERSION = 40
@@ -199,9 +199,41 @@ def _plain_indexes(cursor, table: str) -> list[tuple[str, str]]:
     return cursor.fetchall()
 
 
+def bench_key(device_id: str) -> str:
+    """The device key of a bench device: derived from its ID, so the load can authenticate as
+    any device without storing a million keys (bench only; real keys are random)."""
+    return hashlib.sha256(f"{DEVICE_KEY_SALT}{device_id}".encode()).hexdigest()[:32]
+
+
+def key_hash_sql(device_id_sql: str) -> tuple[str, dict]:
+    """SQL (and its named params) computing `devices.keys.key_hash(bench_key(<device_id_sql>))`
+    in PostgreSQL: HMAC-SHA256 written out with the key's inner and outer pads."""
+    from devices.keys import hash_secret
+
+    secret = hash_secret()
+    if len(secret) > 64:
+        secret = hashlib.sha256(secret).digest()
+    secret = secret.ljust(64, b"\0")
+    inner, outer = bytes(b ^ 0x36 for b in secret), bytes(b ^ 0x5C for b in secret)
+    raw = f"left(encode(sha256(convert_to(%(key_salt)s || {device_id_sql}, 'UTF8')), 'hex'), 32)"
+    sql = f"encode(sha256(%(key_outer)s::bytea || sha256(%(key_inner)s::bytea || convert_to({raw}, 'UTF8'))), 'hex')"
+    return sql, {"key_outer": outer, "key_inner": inner, "key_salt": DEVICE_KEY_SALT}
+
+
+def issue_bench_keys(cursor, product_id: int, ids: list[int]) -> None:
+    """Give these bench devices their derived keys (a fleet built without keys has none)."""
+    sql, params = key_hash_sql("device_id")
+    cursor.execute(
+        f"UPDATE devices_device SET key_hash = {sql}, key_rotated_at = now()"
+        f" WHERE product_id = %(product)s AND id = ANY(%(ids)s) AND key_hash IS DISTINCT FROM {sql}",
+        {**params, "product": product_id, "ids": ids},
+    )
+
+
 def setup_product():
     """The bench user, product (the user an administrator) and firmware: (user, product, firmware by version)."""
     from django.contrib.auth import get_user_model
+    from django.utils import timezone
 
     from console.models import Membership, Product, Role
     from firmware.models import Firmware
@@ -209,6 +241,7 @@ def setup_product():
     user, _ = get_user_model().objects.get_or_create(username=USERNAME, defaults={"email": "bench@example.com"})
     user.set_unusable_password()
     user.save()
+    now = timezone.now()
     product = Product.objects.create(name="Bench", slug=PRODUCT_SLUG)
     Membership.objects.create(user=user, product=product, role=Role.ADMINISTRATOR)
     firmware = Firmware.objects.bulk_create(
@@ -216,6 +249,8 @@ def setup_product():
             product=product, version=version, title=f"Bench build {version}",
             binary=f"firmware/{product.id}/v{version}-bench.bin", size=1024,
             sha256=hashlib.sha256(f"bench firmware {version}".encode()).hexdigest(), uploaded_by=user,
+            # The fleet's devices run every version, so each counts as reported running.
+            first_reported_at=now, first_reported_by="1".zfill(24), last_reported_at=now, last_reported_by="1".zfill(24),
         )
         for version in range(1, FIRMWARE_VERSIONS + 1)
     )
@@ -243,7 +278,6 @@ def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
     from groups.models import PALETTE, Group
 
     rng = random.Random(SEED)
-    secret_hash = hashlib.sha256(DEVICE_SECRET.encode()).hexdigest()
     with transaction.atomic(), connection.cursor() as cursor:
         # Integrity is by construction; skipping the per-row foreign-key triggers saves minutes at 1M.
         cursor.execute("SET LOCAL session_replication_role = replica")
@@ -261,18 +295,19 @@ def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
         )
 
         t = time.monotonic()
+        key_sql, key_params = key_hash_sql(DEVICE_ID_SQL)
         dropped = _plain_indexes(cursor, "devices_device")
         for name, _definition in dropped:
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute(
             f"""
             INSERT INTO devices_device (id, product_id, device_id, name, {", ".join(DEVICE_STATE)}, notes, platform_id,
-                secret_hash, created_at, updated_at)
+                key_hash, key_rotated_at, created_at, updated_at)
             SELECT n, %(product)s, {DEVICE_ID_SQL}, {NAME_SQL}, {", ".join(DEVICE_STATE.values())}, '', 12,
-                %(secret)s, now() - interval '90 days', now()
+                {key_sql}, now() - interval '90 days', now() - interval '90 days', now()
             FROM generate_series(1, %(devices)s) AS n
             """,
-            {"product": product.id, "secret": secret_hash, "devices": devices, **STATE_PARAMS},
+            {"product": product.id, "devices": devices, **STATE_PARAMS, **key_params},
         )
         cursor.execute("SELECT setval(pg_get_serial_sequence('devices_device', 'id'), %s)", [devices])
         # The replica role skipped the trigger that keeps Product.device_count, too.

@@ -1,5 +1,10 @@
 """Handshake throughput under concurrent load: gunicorn on loopback, driven by wrk, beside a
-trivial JSON view served by the same processes, so the ratio says what the handshake costs."""
+trivial JSON view served by the same processes, so the ratio says what the handshake costs.
+
+Each request is one of 1,000 devices, authenticated by its own device key (HTTP Basic), through
+the device gateway (`POST /v1/device/handshake`), reporting the version it runs."""
+
+import base64
 
 import json
 import os
@@ -20,7 +25,8 @@ from django.test.utils import CaptureQueriesContext
 from bench.measure import Result
 
 PROJECT = Path(__file__).resolve().parent.parent
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.3  # DESIGN.md: at least 30% of the trivial view (the long-run aim is 50%)
+HANDSHAKE = "/v1/device/handshake"
 
 
 def _free_port() -> int:
@@ -54,15 +60,20 @@ def _ensure_wrk() -> str:
     return found
 
 
-def _lua_script(devices: list[tuple[str, int | None]], token: str, product: str) -> str:
+def _authorization(device_id: str) -> str:
+    from bench.fleet import bench_key
+
+    return "Basic " + base64.b64encode(f"{device_id}:{bench_key(device_id)}".encode()).decode()
+
+
+def _lua_script(devices: list[tuple[str, int | None]]) -> str:
     rows = ",\n".join(
-        f"{{'/v1/products/{product}/devices/{device_id}/handshake', '{json.dumps({'firmware_version': version})}'}}"
+        f"{{'{_authorization(device_id)}', '{json.dumps({'firmware_version': version})}'}}"
         for device_id, version in devices
     )
     return f"""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer {token}"
 local devices = {{
 {rows}
 }}
@@ -70,7 +81,8 @@ local count = #devices
 math.randomseed(42)
 request = function()
   local device = devices[math.random(count)]
-  return wrk.format(nil, device[1], nil, device[2])
+  wrk.headers["Authorization"] = device[1]
+  return wrk.format(nil, "{HANDSHAKE}", nil, device[2])
 end
 """
 
@@ -101,20 +113,24 @@ def _to_ms(value: str | None) -> float | None:
 
 
 def handshake_throughput(bench, *, seconds: int, connections: int, workers: int) -> Result:
+    from django.test import Client
     from django.urls import Resolver404, resolve
+
+    from bench.fleet import issue_bench_keys
 
     result = Result(scenario=f"handshake throughput vs trivial JSON view ({workers} gunicorn workers, "
                              f"{connections} connections, {seconds} s each)", group="load")
     result.target_ratio = TARGET_RATIO
-    product = bench.product.slug
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT device_id, firmware_version FROM devices_device WHERE product_id = %s AND id %% 97 = 5"
+            "SELECT id, device_id, firmware_version FROM devices_device WHERE product_id = %s AND id %% 97 = 5"
             " ORDER BY id LIMIT 1000",
             [bench.product.id],
         )
-        devices = cursor.fetchall()
-    path = f"/v1/products/{product}/devices/{devices[0][0]}/handshake"
+        rows = cursor.fetchall()
+        issue_bench_keys(cursor, bench.product.id, [row[0] for row in rows])  # a fleet from before keys
+    devices = [(device_id, version) for _pk, device_id, version in rows]
+    path = HANDSHAKE
     try:
         resolve(path)
     except Resolver404:
@@ -125,7 +141,8 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
     body = json.dumps({"firmware_version": devices[0][1]})
     try:
         with CaptureQueriesContext(connection) as captured:
-            response = bench.api.post(path, data=body, content_type="application/json")
+            response = Client().post(path, data=body, content_type="application/json",
+                                     HTTP_AUTHORIZATION=_authorization(devices[0][0]))
     except Exception as error:  # a half-built endpoint must not stop the run
         result.status, result.detail = "error", f"{type(error).__name__}: {error}"[:300]
         return result
@@ -150,7 +167,7 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
         _wait_listening(port, server)
         base = f"http://127.0.0.1:{port}"
         request = urllib.request.Request(base + path, data=body.encode(), method="POST", headers={
-            "Authorization": f"Bearer {bench.raw_token}", "Content-Type": "application/json"})
+            "Authorization": _authorization(devices[0][0]), "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as answer:
             json.loads(answer.read())
         # The port was free a moment ago; make sure it is our gunicorn that answers.
@@ -159,7 +176,7 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
                 raise RuntimeError(f"another server answers on port {port}")
         with tempfile.TemporaryDirectory() as folder:
             script = Path(folder, "handshake.lua")
-            script.write_text(_lua_script(devices, bench.raw_token, product))
+            script.write_text(_lua_script(devices))
             # Warm every worker's connection and caches before either measurement.
             _run_wrk(wrk, base + "/bench/ping", seconds=2, connections=connections)
             _run_wrk(wrk, base + path, seconds=2, connections=connections, script=str(script))
