@@ -148,6 +148,10 @@ def authenticate(credentials: Credentials, *, now: datetime | None = None) -> De
         )
         pk, key_ok, throttled_since = cursor.fetchone()
     _refuse(credentials, found=pk is not None, key_ok=bool(key_ok), throttled_since=throttled_since, now=now)
+    return _authenticated_device(pk)
+
+
+def _authenticated_device(pk: int) -> Device:
     device = Device.objects.select_related("product").filter(pk=pk).first()
     if device is None:  # removed just now
         raise _unauthorized()
@@ -174,8 +178,16 @@ def gateway_handshake(*, credentials: Credentials, firmware_version: int | None)
                 throttled_since=outcome.throttled_since, now=now)
         if outcome.recorded:
             return outcome.state.offer(firmware_version)
-    device = authenticate(credentials, now=now)
+        device = _authenticated_device(outcome.device_pk)  # there is more to do than one statement does
+    else:
+        device = authenticate(credentials, now=now)
     return firmware_services.device_handshake(device=device, firmware_version=firmware_version)
+
+
+def gateway_update_failed(*, credentials: Credentials, version: int, reason: str = "") -> None:
+    """Authenticate a device's report that installing `version` failed, and record it."""
+    device = authenticate(credentials)
+    firmware_services.device_update_failed(device=device, version=version, reason=reason)
 
 
 def _on_a_live_connection(statement):
@@ -273,8 +285,7 @@ def handshake_endpoint(request, payload: HandshakeIn):
 def update_failed(request, payload: UpdateFailedIn):
     """Marks the device's pending update to `version` failed, with the reason; its next
     handshake offers it again. 400 when the device has no pending update to that version."""
-    device = authenticate(request.auth)
-    firmware_services.device_update_failed(device=device, version=payload.version, reason=payload.reason)
+    gateway_update_failed(credentials=request.auth, version=payload.version, reason=payload.reason)
     return Status(204, None)
 
 

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from console.models import Membership, Product, Role
+from devices import keys
 from devices.models import Device
 from firmware.models import Firmware
 from groups.models import Group, GroupMembership
@@ -59,6 +61,13 @@ class DeviceFactory(factory.django.DjangoModelFactory):
     device_id = factory.Sequence(lambda n: f"{n:024x}")
     name = factory.Sequence(lambda n: f"tracker-{n}")
     serial_number = factory.Sequence(lambda n: f"SN{n:08d}")
+
+    class Params:
+        # A device key whose raw form nobody keeps (tests.gateway.keyed_device keeps it).
+        keyed = factory.Trait(
+            key_hash=factory.LazyFunction(lambda: keys.key_hash(keys.new_key())),
+            key_rotated_at=factory.LazyFunction(timezone.now),
+        )
 
 
 class GroupFactory(factory.django.DjangoModelFactory):

@@ -112,12 +112,17 @@ def device_development_set(*, device: Device, development: bool, actor) -> Devic
 @transaction.atomic
 def device_handshake(*, device: Device, firmware_version: int | None) -> Firmware | None:
     """A device starts a session reporting the version it runs. Returns the firmware it should
-    install, or None when it is on target (or has no target)."""
+    install, or None when it is on target (or has no target).
+
+    The general path of the gateway's handshake (firmware.gateway), for a device it has
+    authenticated: the common handshake, with nothing to settle or create, is done by one
+    statement there, which makes the same decisions as this function (firmware.handshake)."""
     now = timezone.now()
     if firmware_version is not None:
         firmware_version = clean_version(firmware_version)
-    # Two precompiled statements: the UPDATE, which also takes the row lock (so concurrent
-    # handshakes of one device queue up), then the target, pending update and offer.
+    # Precompiled statements: the UPDATE, which also takes the row lock (so concurrent
+    # handshakes of one device queue up), the proof on the firmware, then the target, pending
+    # update and offer.
     state = handshake.record(device=device, firmware_version=firmware_version, now=now)
     device.firmware_version, device.last_handshake_at, device.online = firmware_version, now, True
     target, pending_id, pending_to = state.target, state.pending_id, state.pending_to
@@ -133,7 +138,8 @@ def device_handshake(*, device: Device, firmware_version: int | None) -> Firmwar
                     from_version=None, to_version=pending_to, now=now)
             pending_id = None
 
-    if target is None or target == firmware_version or state.firmware is None:
+    offer = state.offer(firmware_version)
+    if offer is None:
         return None
     if pending_id is None:
         FirmwareUpdate.objects.create(
@@ -143,7 +149,7 @@ def device_handshake(*, device: Device, firmware_version: int | None) -> Firmwar
             product=device.product, actor=None, action="firmware.update_targeted", obj=device,
             device_ids=[device.device_id], from_version=firmware_version, to_version=target,
         )
-    return state.firmware
+    return offer
 
 
 def _finish(device, update_id, status, reason, *, action, from_version, to_version, now) -> None:

@@ -1,9 +1,9 @@
 """Releasing a version to groups and as product default, and what a release would do.
 
 A version may be released (to a group or as product default) only once some device of the
-product has *reported running it*: a device's recorded `firmware_version` is that version now,
-or its firmware-update history shows it ran it (an update from it, or a successful update to
-it). Unreleasing never needs this.
+product has *reported running it* through the device gateway (recorded on the firmware, first
+and last report, by the gateway's handshake), or it was released before. Neither is ever
+forgotten. Unreleasing never needs this.
 
 An *intelligent* release is a flag on the firmware: the device cloud (and simulate_fleet) pushes
 it to online devices at once instead of waiting for their next handshake. Releasing creates no
@@ -13,13 +13,13 @@ update rows; rollout progress counts devices by their current target.
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 
 from console.models import AuditEvent, Product
 from devices.models import Device
 from firmware import targeting
-from firmware.models import Firmware, FirmwareUpdate
+from firmware.models import Firmware
 from groups.models import Group
 
 UNPROVEN_MESSAGE = (
@@ -121,25 +121,10 @@ def release_plan(*, firmware: Firmware, groups=None, product_default: bool | Non
 
 
 def ever_reported_running(firmware: Firmware) -> bool:
-    """Whether any device of the product has reported running this version (now or before).
-
-    One statement of three index-backed EXISTS, cheapest first; PostgreSQL stops at the first
-    that holds, so a fleet of a million devices is never scanned.
-    """
-    product_id, version = firmware.product_id, firmware.version
-    evidence = [
-        Device.objects.filter(product_id=product_id, firmware_version=version),
-        FirmwareUpdate.objects.filter(product_id=product_id, to_version=version, status=FirmwareUpdate.Status.SUCCEEDED),
-        FirmwareUpdate.objects.filter(product_id=product_id, from_version=version),
-    ]
-    parts, params = [], []
-    for queryset in evidence:
-        sql, query_params = queryset.order_by().values("pk")[:1].query.sql_with_params()
-        parts.append(f"EXISTS ({sql})")
-        params.extend(query_params)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {' OR '.join(parts)}", params)
-        return bool(cursor.fetchone()[0])
+    """Whether the version may be released: it was released before, or a device of the product
+    reported running it through the gateway (`Firmware.first_reported_at`). Both are kept for
+    good, so a version once proven stays releasable whatever its devices run later."""
+    return firmware.ever_released or firmware.first_reported_at is not None
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ from firmware.models import Firmware, FirmwareUpdate
 from groups.models import Group
 from tests.api.conftest import error_of
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
+from tests.firmware.helpers import proven_firmware
 
 pytestmark = pytest.mark.django_db
 
@@ -257,9 +258,7 @@ def test_a_view_only_token_cannot_delete_firmware(personas, api):
 
 
 def _proven(product, version):
-    firmware = FirmwareFactory(product=product, version=version)
-    DeviceFactory(product=product, development=True, firmware_version=version)
-    return firmware
+    return proven_firmware(product, version)
 
 
 def test_releasing_to_groups_and_as_default_stores_both(personas, api):

@@ -114,8 +114,8 @@ def test_a_handshake_uses_the_same_rule_as_everything_else_so_a_lock_wins(fleet)
     assert not FirmwareUpdate.objects.exists()
 
 
-def test_an_on_target_handshake_takes_two_queries_after_the_savepoint(fleet, django_assert_num_queries):
+def test_an_on_target_handshake_takes_three_queries_after_the_savepoint(fleet, django_assert_num_queries):
     product, v4, v5, device, group = fleet
     services.device_handshake(device=device, firmware_version=5)
-    with django_assert_num_queries(4):  # savepoint, update, target with pending update, release
+    with django_assert_num_queries(5):  # savepoint, update, proof, target with pending update, release
         assert services.device_handshake(device=device, firmware_version=5) is None

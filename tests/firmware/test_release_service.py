@@ -153,16 +153,61 @@ def test_a_version_no_device_ever_ran_is_refused_and_nothing_changes(personas):
     assert not AuditEvent.objects.filter(action="firmware.release").exists()
 
 
-def test_a_version_known_only_from_update_history_counts_as_reported(personas):
+def test_a_recorded_version_that_no_device_reported_through_the_gateway_proves_nothing(personas):
     product = personas.product
     v6 = FirmwareFactory(product=product, version=6)
-    device = DeviceFactory(product=product, firmware_version=7)
-    FirmwareUpdate.objects.create(product=product, device=device, from_version=6, to_version=7, status="succeeded")
+    DeviceFactory(product=product, firmware_version=6, development=True)  # not from a report
 
-    services.firmware_release(firmware=v6, product_default=True, actor=personas.developer)
+    with pytest.raises(ValidationError, match="No device of this product has reported running v6 yet"):
+        services.firmware_release(firmware=v6, product_default=True, actor=personas.developer)
 
     product.refresh_from_db()
-    assert product.default_firmware == v6
+    assert product.default_firmware is None
+
+
+def test_reproduction_a_version_once_reported_stays_releasable_after_its_devices_move_on(personas):
+    """Issue 13: a development device reports v9201; v9201 is released to a group; the device
+    reports v9202; v9201 is unreleased; releasing it as product default used to fail with "No
+    device of this product has reported running v9201 yet"."""
+    from firmware.gateway import Credentials, gateway_handshake
+    from tests.gateway import keyed_device
+
+    product = personas.product
+    v9201 = FirmwareFactory(product=product, version=9201)
+    FirmwareFactory(product=product, version=9202)
+    device, _key = keyed_device(product)
+    services.device_development_set(device=device, development=True, actor=personas.developer)
+    credentials = Credentials(device.device_id, device.key_hash)
+    gateway_handshake(credentials=credentials, firmware_version=9201)
+    group = GroupFactory(product=product, name="testers")
+    services.firmware_release(firmware=v9201, groups=[group], actor=personas.developer)
+    gateway_handshake(credentials=credentials, firmware_version=9202)
+    services.firmware_release(firmware=v9201, groups=[], actor=personas.developer)
+
+    services.firmware_release(firmware=v9201, product_default=True, actor=personas.developer)
+
+    product.refresh_from_db()
+    v9201.refresh_from_db()
+    assert product.default_firmware == v9201
+    assert v9201.first_reported_by == device.device_id and v9201.ever_released
+
+
+def test_a_version_reported_once_and_never_released_stays_releasable(personas):
+    from firmware.gateway import Credentials, gateway_handshake
+    from tests.gateway import keyed_device
+
+    product = personas.product
+    v7 = FirmwareFactory(product=product, version=7)
+    device, _key = keyed_device(product, development=True)
+    credentials = Credentials(device.device_id, device.key_hash)
+    gateway_handshake(credentials=credentials, firmware_version=7)
+    gateway_handshake(credentials=credentials, firmware_version=8)
+    device.delete()  # even the device that ran it is gone
+
+    services.firmware_release(firmware=v7, product_default=True, actor=personas.developer)
+
+    product.refresh_from_db()
+    assert product.default_firmware == v7
 
 
 def test_unreleasing_never_needs_a_device_to_have_run_it(personas):
@@ -215,9 +260,9 @@ def test_release_and_impact_take_the_same_number_of_queries_for_any_fleet_size(p
     for size in (0, 60):
         GroupFactory(product=product, devices=DeviceFactory.create_batch(size, product=product))
         DeviceFactory.create_batch(size, product=product)
-        # savepoint, lock product, firmware and groups, groups before, proof, released versions,
-        # impact, two group updates, product default, audit event, release savepoint
-        with django_assert_num_queries(13):
+        # savepoint, lock product, firmware (with its proof) and groups, groups before, released
+        # versions, impact, two group updates, product default, audit event, release savepoint
+        with django_assert_num_queries(12):
             services.firmware_release(firmware=v5, groups=[beta], product_default=True, actor=personas.developer)
         # groups before, the versions released to groups, then the impact over the whole fleet
         # in one statement

@@ -6,9 +6,11 @@ Devices that were offered an update install it and handshake again with it, exce
 configurable failure rate whose devices report the failure, and a share of online devices drops
 off at the end of the round.
 
-Every handshake and failure report goes through the device gateway's own services
-(`device_handshake`, `device_update_failed`), one device at a time as real devices do, so the
-simulation settles and offers updates exactly as the API does. Choosing the devices is set-based
+Every handshake and failure report goes through the device gateway's services
+(`gateway_handshake`, `gateway_update_failed`), authenticated by the device's key, one device at
+a time as real devices do, so the simulation settles and offers updates exactly as the gateway
+does. Running inside the server, it presents the key's stored hash, which is what the gateway
+checks; devices without a device key are left alone, as the gateway would refuse them. Choosing the devices is set-based
 SQL over bounded batches of device ids. The "random" choices are a deterministic hash of device
 id, round and --seed: a run can be repeated.
 """
@@ -22,7 +24,7 @@ from django.db.models.functions import Mod
 
 from console.models import AuditEvent, Product
 from devices.models import Device
-from firmware import services, targeting
+from firmware import gateway, targeting
 
 
 def _chance(field: str, salt: int, rate: float):
@@ -118,18 +120,20 @@ class Command(BaseCommand):
         """Handshake, install (or fail to) and handshake again, device by device."""
         if not ids:
             return
-        devices = Device.objects.filter(pk__in=ids)
+        devices = Device.objects.filter(pk__in=ids).exclude(key_hash="")
         failing = set(_sample(devices, "id", salt + 1, failure_rate).values_list("pk", flat=True))
-        for device in devices.order_by("pk"):
-            device.product = product
+        for device in devices.order_by("pk").only("pk", "device_id", "key_hash", "firmware_version"):
+            credentials = gateway.Credentials(device.device_id, device.key_hash)
             totals["handshakes"] += 1
-            offer = services.device_handshake(device=device, firmware_version=device.firmware_version)
+            offer = gateway.gateway_handshake(credentials=credentials, firmware_version=device.firmware_version)
             if offer is None:
                 continue
             totals["offered"] += 1
             if device.pk in failing:
-                services.device_update_failed(device=device, version=offer.version, reason="Simulated install failure.")
+                gateway.gateway_update_failed(
+                    credentials=credentials, version=offer.version, reason="Simulated install failure."
+                )
                 totals["failed"] += 1
             else:
-                services.device_handshake(device=device, firmware_version=offer.version)
+                gateway.gateway_handshake(credentials=credentials, firmware_version=offer.version)
                 totals["updated"] += 1
