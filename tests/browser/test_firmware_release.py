@@ -6,11 +6,11 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from devices.models import Device
-from firmware import services
 from firmware.models import Firmware
 from groups.models import Group
 from tests.browser.conftest import ARTIFACTS, sign_in
 from tests.factories import DeviceFactory, GroupFactory
+from tests.gateway import basic, keyed_device
 
 
 def test_a_developer_uploads_proves_and_releases_firmware_to_a_group(transactional_db, personas, page, tmp_path):
@@ -18,7 +18,7 @@ def test_a_developer_uploads_proves_and_releases_firmware_to_a_group(transaction
     europe = GroupFactory(product=product, name="europe", color="#22c55e",
                           devices=DeviceFactory.create_batch(37, product=product, firmware_version=4))
     GroupFactory(product=product, name="beta", color="#8b5cf6")
-    bench = DeviceFactory(product=product, name="bench-unit", development=True, firmware_version=4)
+    bench, bench_key = keyed_device(product, name="bench-unit", development=True, firmware_version=4)
     image = Path(tmp_path) / "tracker-v5.bin"
     image.write_bytes(b"\x7fFIRMWARE" * 512)
 
@@ -38,8 +38,10 @@ def test_a_developer_uploads_proves_and_releases_firmware_to_a_group(transaction
     expect(row).to_contain_text("Battery saver")
     expect(row).to_contain_text("Not released")
 
-    # The development device flashes v5 and reports it at its next handshake.
-    services.device_handshake(device=bench, firmware_version=5)
+    # The development device flashes v5 and reports it at its next handshake, through the gateway.
+    reported = page.request.post("/v1/device/handshake", data={"firmware_version": 5},
+                                 headers={"Authorization": basic(bench.device_id, bench_key)})
+    assert reported.status == 200
 
     row.get_by_role("button", name="Release this firmware").click()
     dialog = page.locator("dialog[open]")

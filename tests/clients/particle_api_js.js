@@ -66,9 +66,21 @@ async function main() {
     out.lockUnknownVersion = await failure(particle.lockDeviceProductFirmware({ deviceId, product, auth, desiredFirmwareVersion: 99 }));
     out.unlock = (await particle.unlockDeviceProductFirmware({ deviceId, product, auth })).body;
     out.updateDevelopment = (await particle.updateDevice({ deviceId, product, auth, development: false, desiredFirmwareVersion: 7 })).body;
-    out.handshake = (await particle.post({
-        uri: `/v1/products/${product}/devices/${deviceId}/handshake`, auth, data: { firmware_version: 7 },
-    })).body;
+    // The device itself reports v7 through the gateway, with the key a member issued it.
+    const deviceKey = (await particle.post({ uri: `/v1/products/${product}/devices/${deviceId}/key`, auth })).body.device_key;
+    const reported = await fetch(`${baseUrl}/v1/device/handshake`, {
+        method: 'POST',
+        headers: {
+            Authorization: `Basic ${Buffer.from(`${deviceId}:${deviceKey}`).toString('base64')}`,
+            'Content-Type': 'application/json',
+        },
+        body: JSON.stringify({ firmware_version: 7 }),
+    });
+    out.handshake = await reported.json();
+    out.memberHandshake = (await fetch(`${baseUrl}/v1/device/handshake`, {
+        method: 'POST', headers: { Authorization: `Bearer ${auth}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ firmware_version: 7 }),
+    })).status;
     out.release = (await particle.releaseProductFirmware({ product, auth, version: 7, groups: ['europe'], product_default: true })).body;
     out.impact = (await particle.get({
         uri: `/v1/products/${product}/impact`, auth,

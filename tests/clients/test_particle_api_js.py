@@ -84,6 +84,7 @@ def test_particle_api_js_drives_groups_devices_and_firmware(client_fleet, gunico
     assert out["unlock"]["desired_firmware_version"] is None
     assert out["updateDevelopment"]["development"] is False
     assert out["handshake"] == {"update": None}
+    assert out["memberHandshake"] == 401
     assert out["release"]["groups"] == ["europe"]
     assert out["release"]["product_default"] is True
     assert out["impact"]["devices"]["firmware_update"]["total"] == 0
