@@ -23,6 +23,7 @@ discrepancy, any 5xx not caused by a terminated backend, or any refused (4xx) re
 """
 
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -94,14 +95,16 @@ class Api:
         self.calls: list[Call] = []
         self.refused: list[str] = []
 
-    def send(self, kind: str, method: str, path: str, body=None) -> tuple[int | None, object]:
-        """One attempt: (status or None, decoded answer)."""
+    def send(self, kind: str, method: str, path: str, body=None, *, device: str | None = None) -> tuple[int | None, object]:
+        """One attempt: (status or None, decoded answer). With `device`, to the device gateway
+        (`/v1/device...`) with that device's own key; otherwise to the product's API."""
         started = time.monotonic()
         status, answer = None, None
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
-            connection.request(method, f"/v1/products/{self.product}{path}",
-                               body=None if body is None else json.dumps(body), headers=self.headers)
+            url = f"/v1/device{path}" if device is not None else f"/v1/products/{self.product}{path}"
+            connection.request(method, url,
+                               body=None if body is None else json.dumps(body), headers=self._headers(device))
             response = connection.getresponse()
             raw = response.read()
             status = response.status
@@ -116,7 +119,15 @@ class Api:
         self.calls.append(Call(kind, started, time.monotonic(), status))
         return status, answer
 
-    def answered(self, kind: str, method: str, path: str, body=None) -> tuple[int | None, object, int]:
+    def _headers(self, device: str | None) -> dict:
+        if device is None:
+            return self.headers
+        from bench.fleet import bench_key
+
+        credentials = base64.b64encode(f"{device}:{bench_key(device)}".encode()).decode()
+        return {**self.headers, "Authorization": f"Basic {credentials}"}
+
+    def answered(self, kind: str, method: str, path: str, body=None, *, device: str | None = None) -> tuple[int | None, object, int]:
         """Send until the app answers below 500; (status, answer, attempts that went unanswered).
 
         Safe because every soak request is idempotent: a repeated handshake reports the same
@@ -124,7 +135,7 @@ class Api:
         complete group list again. A status of None means the app never answered.
         """
         for attempt in range(ATTEMPTS):
-            status, answer = self.send(kind, method, path, body)
+            status, answer = self.send(kind, method, path, body, device=device)
             if status is not None and status < 500:
                 if status >= 300:
                     self.refused.append(f"{kind} {method} {path}: HTTP {status} {str(answer)[:200]}")
@@ -171,8 +182,7 @@ def handshake_thread(index: int, devices: list[str], api: Api, model: Model, sto
 def handshake(device: str, api: Api, model: Model, rng: random.Random, *, kind: str) -> None:
     version = model.running[device]
     model.ever_sent[device].add(version)
-    status, answer, unsettled = api.answered(kind, "POST", f"/devices/{device}/handshake",
-                                             {"firmware_version": version})
+    status, answer, unsettled = api.answered(kind, "POST", "/handshake", {"firmware_version": version}, device=device)
     model.count("handshake attempts", unsettled + 1)
     model.count(f"unanswered {kind}", unsettled)
     if status is None:

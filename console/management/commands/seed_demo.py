@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.models import Membership, Product, Role
+from devices import keys
 from devices import services as device_services
 from devices.models import Device
 from firmware.models import Firmware
@@ -157,6 +158,10 @@ class Command(BaseCommand):
                 last_handshake_at=now - timedelta(minutes=rng.randint(1, 60 * 24 * 30)) if seen else None,
                 development=index % 250 == 7,
                 desired_firmware_version=2 if index % 400 == 13 and running else None,
+                # Simulated devices (manage.py simulate_fleet) have keys nobody holds; "Rotate
+                # device key" on a device's page gives one to use with a real device.
+                key_hash=keys.key_hash(keys.new_key()),
+                key_rotated_at=now,
             ))
         Device.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
         ids = dict(Device.objects.filter(product=product).values_list("device_id", "id"))
@@ -178,3 +183,11 @@ class Command(BaseCommand):
         Group.objects.filter(pk=groups["europe"].pk).update(released_firmware=firmware[4])
         Firmware.objects.filter(pk__in=[firmware[3].pk, firmware[4].pk, firmware[5].pk]).update(ever_released=True)
         Product.objects.filter(pk=product.pk).update(default_firmware=firmware[3])
+        # The fleet has reported running the versions it runs (through the gateway, in a real fleet).
+        for version, item in firmware.items():
+            reporter = Device.objects.filter(product=product, firmware_version=version).values_list("device_id", flat=True).first()
+            if reporter:
+                now = timezone.now()
+                Firmware.objects.filter(pk=item.pk, first_reported_at__isnull=True).update(
+                    first_reported_at=now, first_reported_by=reporter, last_reported_at=now, last_reported_by=reporter
+                )
