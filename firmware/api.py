@@ -112,16 +112,16 @@ BINARY_RESPONSE = {
 def download_firmware(request, product: str, version: int):
     membership = access.membership_for(request.user, product)
     firmware = _firmware(membership, version)
+    return binary_response(firmware, filename=f"{membership.product.slug}-v{firmware.version}.bin")
+
+
+def binary_response(firmware, *, filename: str) -> FileResponse:
+    """The firmware's binary as a download (also the device gateway's)."""
     try:
         handle = firmware.binary.open("rb")
     except (FileNotFoundError, ValueError):
-        raise ApiError(404, "not_found", f"The binary of v{version} is missing from storage.") from None
-    return FileResponse(
-        handle,
-        content_type="application/octet-stream",
-        as_attachment=True,
-        filename=f"{membership.product.slug}-v{firmware.version}.bin",
-    )
+        raise ApiError(404, "not_found", f"The binary of v{firmware.version} is missing from storage.") from None
+    return FileResponse(handle, content_type="application/octet-stream", as_attachment=True, filename=filename)
 
 
 # ---------------------------------------------------------------------------------------------

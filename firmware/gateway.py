@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import InterfaceError, OperationalError, connection
-from django.http import FileResponse, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from ninja import Query, Router, Schema
@@ -42,6 +42,7 @@ from console.api.parsing import Int, NullableInt, RequestSchema
 from console.prepared import Statement
 from devices import keys
 from devices.models import Device, normalize_device_id
+from firmware import api as firmware_api
 from firmware import handshake
 from firmware import services as firmware_services
 from firmware.models import DeviceAuthFailure, Firmware
@@ -289,21 +290,11 @@ def update_failed(request, payload: UpdateFailedIn):
     return Status(204, None)
 
 
-DOWNLOAD_RESPONSE = {
-    "responses": {
-        200: {
-            "description": "The firmware binary.",
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-        }
-    }
-}
-
-
 @router.get(
     "/v1/device/firmware/{int:version}",
     response=error_responses(403, 404, 429),
     summary="(ours) A device downloads the firmware it was offered",
-    openapi_extra=DOWNLOAD_RESPONSE,
+    openapi_extra=firmware_api.BINARY_RESPONSE,
 )
 def download(request, version: int, params: Query[DownloadQuery]):
     """The `url` of a handshake's offer, with the same device's credentials. Another device, a
@@ -316,12 +307,7 @@ def download(request, version: int, params: Query[DownloadQuery]):
         raise ApiError(404, "not_found", "No such download for this device: use the URL of its latest offer.")
     if params.expires < time.time():
         raise ApiError(403, "url_expired", "This download URL has expired: handshake again for a new one.")
-    try:
-        handle = firmware.binary.open("rb")
-    except (FileNotFoundError, ValueError):
-        raise ApiError(404, "not_found", f"The binary of v{version} is missing from storage.") from None
-    return FileResponse(handle, content_type="application/octet-stream", as_attachment=True,
-                        filename=f"v{firmware.version}.bin")
+    return firmware_api.binary_response(firmware, filename=f"v{firmware.version}.bin")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,11 +3,8 @@ one PostgreSQL database count one device's failures together."""
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from bench.load import _free_port, _wait_listening, stop_server
 from tests.gateway import basic, keyed_device
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -24,12 +22,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the servers share a PostgreSQL database"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -44,15 +36,7 @@ class Server:
                  "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"],
                 cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.process.poll() is None, log.read_text()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start listening"
-                time.sleep(0.1)
+        _wait_listening(self.port, self.process)
 
     def handshake(self, device_id: str, key: str) -> int:
         request = urllib.request.Request(
@@ -67,12 +51,7 @@ class Server:
             return error.code
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_server(self.process)
 
 
 @pytest.fixture
