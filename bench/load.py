@@ -5,12 +5,14 @@ Each request is one of 1,000 devices, authenticated by its own device key (HTTP 
 the device gateway (`POST /v1/device/handshake`), reporting the version it runs."""
 
 import base64
+import io
 
 import json
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,6 +114,103 @@ def _to_ms(value: str | None) -> float | None:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}.get(unit, 1.0)
 
 
+def _wsgi_handshake(application, device_id: str, version) -> bytes:
+    body = json.dumps({"firmware_version": version}).encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": HANDSHAKE, "CONTENT_TYPE": "application/json",
+               "CONTENT_LENGTH": str(len(body)), "HTTP_AUTHORIZATION": _authorization(device_id),
+               "wsgi.input": io.BytesIO(body), "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+               "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "SERVER_PROTOCOL": "HTTP/1.1"}
+    chunks = application(environ, lambda status, headers, exc_info=None: None)
+    answer = b"".join(chunks)
+    chunks.close()
+    return answer
+
+
+def breakdown(devices: list[tuple[str, int | None]]) -> dict:
+    """Where a common handshake's time goes, measured in this process through the WSGI application
+    as gunicorn runs it (medians over the devices): the process's CPU for everything but the
+    database (Django, ninja, psycopg), the statement's round trip with and without waiting for
+    the commit's WAL flush, and PostgreSQL's own execution time and WAL per statement."""
+    from console.wsgi import application
+    from firmware import handshake
+
+    for device_id, version in devices:  # every device's first handshake settles what it needs
+        _wsgi_handshake(application, device_id, version)
+    statement = [0.0]
+
+    def timed_statement(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            statement[0] += time.perf_counter() - started
+
+    def run() -> tuple[list[float], list[float]]:
+        cpu, round_trips = [], []
+        with connection.execute_wrapper(timed_statement):
+            for device_id, version in devices:
+                statement[0], started = 0.0, time.process_time()
+                _wsgi_handshake(application, device_id, version)
+                cpu.append((time.process_time() - started) * 1000)
+                round_trips.append(statement[0] * 1000)
+        return cpu, round_trips
+
+    cpu, synchronous = run()
+    ping = []
+    for _device in devices:
+        started = time.process_time()
+        chunks = application({"REQUEST_METHOD": "GET", "PATH_INFO": "/bench/ping", "wsgi.input": io.BytesIO(b""),
+                              "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
+                              "wsgi.url_scheme": "http", "SERVER_PROTOCOL": "HTTP/1.1"},
+                             lambda status, headers, exc_info=None: None)
+        b"".join(chunks)
+        chunks.close()
+        ping.append((time.process_time() - started) * 1000)
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+        _cpu, asynchronous = run()
+        cursor.execute("SET synchronous_commit = on")
+        executions, wal = [], []
+        name = handshake._fast_statement().name
+        for device_id, version in devices[:200]:
+            arguments = _statement_arguments(device_id, version)
+            cursor.execute(f"EXPLAIN (ANALYZE, WAL, FORMAT JSON) EXECUTE {name}({', '.join(['%s'] * len(arguments))})",
+                           arguments)
+            plan = cursor.fetchone()[0][0]
+            executions.append(plan["Execution Time"])
+            wal.append(plan["Plan"].get("WAL Bytes", 0))
+        cursor.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'devices_device'")
+        indexes = cursor.fetchone()[0]
+    median = statistics.median
+    return {
+        "python_cpu_ms": round(median(cpu), 3),
+        "trivial_view_cpu_ms": round(median(ping), 3),
+        "statement_round_trip_ms": round(median(synchronous), 3),
+        "statement_round_trip_without_commit_wait_ms": round(median(asynchronous), 3),
+        "commit_wait_ms": round(median(synchronous) - median(asynchronous), 3),
+        "postgresql_execution_ms": round(median(executions), 3),
+        "wal_bytes": round(median(wal)),
+        "device_indexes": indexes,
+    }
+
+
+def _statement_arguments(device_id: str, version) -> list:
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from bench.fleet import bench_key
+    from devices.keys import key_hash
+    from firmware import handshake
+
+    now = timezone.now()
+    values = {"key_hash": key_hash(bench_key(device_id)), "failure_limit": settings.DEVICE_AUTH_FAILURES,
+              "window_start": now - timedelta(seconds=settings.DEVICE_AUTH_WINDOW_SECONDS),
+              **handshake._proof_args(device_id=device_id, version=version, now=now)}
+    return [values[name] for name in handshake._fast_statement().arg_names]
+
+
 def handshake_throughput(bench, *, seconds: int, connections: int, workers: int) -> Result:
     from django.test import Client
     from django.urls import Resolver404, resolve
@@ -137,9 +236,10 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
         result.status, result.detail = "not available", f"no URL {path}"
         return result
 
-    # Queries per handshake, in process.
+    # Queries of a common handshake (the device's first may create its pending update), in process.
     body = json.dumps({"firmware_version": devices[0][1]})
     try:
+        Client().post(path, data=body, content_type="application/json", HTTP_AUTHORIZATION=_authorization(devices[0][0]))
         with CaptureQueriesContext(connection) as captured:
             response = Client().post(path, data=body, content_type="application/json",
                                      HTTP_AUTHORIZATION=_authorization(devices[0][0]))
@@ -150,6 +250,8 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
     if response.status_code != 200 or "update" not in response.json():
         result.status, result.detail = "wrong answer", f"handshake answered HTTP {response.status_code}"
         return result
+
+    parts = breakdown(devices)
 
     try:
         wrk = _ensure_wrk()
@@ -197,7 +299,12 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
     result.samples_ms = [_to_ms(handshake["latency"].get("50"))]
     result.detail = (f"handshake {handshake['requests_per_second']:.0f} req/s (p50 {handshake['latency'].get('50')}, "
                      f"p99 {handshake['latency'].get('99')}); trivial view {ping['requests_per_second']:.0f} req/s "
-                     f"(p50 {ping['latency'].get('50')}); ratio {result.throughput_ratio:.2f}")
+                     f"(p50 {ping['latency'].get('50')}); ratio {result.throughput_ratio:.2f}. In process, per "
+                     f"handshake: {parts['python_cpu_ms']} ms CPU in Django/ninja/psycopg (trivial view "
+                     f"{parts['trivial_view_cpu_ms']} ms), one statement {parts['statement_round_trip_ms']} ms "
+                     f"round trip of which {parts['commit_wait_ms']} ms waiting for the commit, PostgreSQL executing "
+                     f"{parts['postgresql_execution_ms']} ms and writing {parts['wal_bytes']} B of WAL "
+                     f"({parts['device_indexes']} indexes on devices)")
     result.extra = {
         "handshake_rps": handshake["requests_per_second"],
         "ping_rps": ping["requests_per_second"],
@@ -206,6 +313,7 @@ def handshake_throughput(bench, *, seconds: int, connections: int, workers: int)
         "workers": workers,
         "connections": connections,
         "seconds": seconds,
+        "breakdown": parts,
     }
     return result
 

@@ -34,6 +34,12 @@ class Statement:
     # column index -> (functions, expression): the backend's conversions of the values read, as
     # the ORM applies them (SQLite gives datetimes as text and booleans as integers).
     converters: dict = field(default_factory=dict)
+    # The per-call arguments, each once, in the order of their first appearance: only these are
+    # sent with each EXECUTE (constants are written into the prepared statement).
+    arg_names: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "arg_names", tuple(dict.fromkeys(p for p in self.params if isinstance(p, Arg))))
 
     @classmethod
     def from_queryset(cls, name: str, queryset, **sentinels) -> "Statement":
@@ -76,11 +82,7 @@ class Statement:
         names = self.arg_names
         cursor.execute(f"EXECUTE {self.name}({', '.join(['%s'] * len(names))})", [values[name] for name in names])
 
-    @property
-    def arg_names(self) -> list[str]:
-        """The per-call arguments, each once, in the order of their first appearance: only these
-        are sent with each EXECUTE (constants are written into the prepared statement)."""
-        return list(dict.fromkeys(param for param in self.params if isinstance(param, Arg)))
+
 
     def fetchone(self, cursor) -> list | None:
         row = cursor.fetchone()

@@ -74,7 +74,7 @@ class DeviceKeyAuth(HttpBasicAuth):
     openapi_description = "The device ID as user name, its device key as password."
 
     def __call__(self, request) -> Credentials:
-        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+        scheme, _, encoded = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
         if scheme.lower() != "basic":
             raise _unauthorized()
         try:
@@ -223,9 +223,8 @@ def download_url(request, *, device_id: str, firmware: Firmware, now: float | No
     """The offer's URL: for this device and this firmware only, until it expires."""
     expires = int(now if now is not None else time.time()) + settings.FIRMWARE_URL_SECONDS
     signature = _signature(device_id, firmware, expires)
-    return request.build_absolute_uri(
-        f"{PREFIX}firmware/{firmware.version}?expires={expires}&signature={signature}"
-    )
+    # get_host() checks the Host header against ALLOWED_HOSTS before it goes into the URL.
+    return f"{request.scheme}://{request.get_host()}{PREFIX}firmware/{firmware.version}?expires={expires}&signature={signature}"
 
 
 # ---------------------------------------------------------------------------------------------
