@@ -122,12 +122,10 @@ def test_a_database_error_in_the_middle_of_a_batch_edit_changes_nothing(personas
 
 def test_two_releases_racing_for_one_group_end_consistent_and_serialized(personas):
     from firmware import services as firmware_services
-    from tests.factories import FirmwareFactory
+    from tests.firmware.helpers import proven_firmware
 
     product = personas.product
-    v4, v5 = FirmwareFactory(product=product, version=4), FirmwareFactory(product=product, version=5)
-    DeviceFactory(product=product, development=True, firmware_version=4)
-    DeviceFactory(product=product, development=True, firmware_version=5)
+    v4, v5 = proven_firmware(product, 4), proven_firmware(product, 5)
     europe = GroupFactory(product=product, name="europe", devices=DeviceFactory.create_batch(5, product=product))
 
     def release(firmware):
@@ -147,11 +145,10 @@ def test_two_releases_racing_for_one_group_end_consistent_and_serialized(persona
 def test_a_database_error_in_the_middle_of_a_release_changes_nothing(personas):
     from firmware import services as firmware_services
     from firmware.models import Firmware
-    from tests.factories import FirmwareFactory
+    from tests.firmware.helpers import proven_firmware
 
     product = personas.product
-    v5 = FirmwareFactory(product=product, version=5)
-    DeviceFactory(product=product, development=True, firmware_version=5)
+    v5 = proven_firmware(product, 5)
     first, second = GroupFactory(product=product, name="alpha"), GroupFactory(product=product, name="zulu")
     # The release updates groups one statement at a time or together; fail on the second group.
     with connection.cursor() as cursor:
@@ -185,11 +182,10 @@ def test_a_batch_edit_does_not_wait_for_a_slow_release_of_other_groups(personas)
     import time
 
     from firmware import services as firmware_services
-    from tests.factories import FirmwareFactory
+    from tests.firmware.helpers import proven_firmware
 
     product = personas.product
-    v5 = FirmwareFactory(product=product, version=5)
-    DeviceFactory(product=product, development=True, firmware_version=5)
+    v5 = proven_firmware(product, 5)
     europe, beta = GroupFactory(product=product, name="europe"), GroupFactory(product=product, name="beta")
     devices = DeviceFactory.create_batch(3, product=product)
     with connection.cursor() as cursor:  # the release's group update takes two seconds
