@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import InterfaceError, OperationalError, connection
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from ninja import Query, Router, Schema
@@ -39,6 +39,7 @@ from pydantic import Field
 
 from console.api.errors import ApiError, error_responses
 from console.api.parsing import Int, NullableInt, RequestSchema
+from console.middleware import CappedStream
 from console.prepared import Statement
 from devices import keys
 from devices.models import Device, normalize_device_id
@@ -48,6 +49,7 @@ from firmware import services as firmware_services
 from firmware.models import DeviceAuthFailure, Firmware
 
 PREFIX = "/v1/device/"
+GATEWAY_BODY_MAX_BYTES = 16 * 1024  # a handshake or a failure report is a few dozen bytes
 DOWNLOAD_SALT = "fleet-console.gateway.download"
 
 
@@ -326,8 +328,22 @@ class GatewayHandler(WSGIHandler):
         self._middleware_chain = convert_exception_to_response(self._get_response)
 
     def get_response(self, request):
-        request.urlconf = "console.gateway_urls"
-        return super().get_response(request)
+        # What the console's middleware does for the API, for this path: a body refused by its
+        # declared length and capped while read, and answers no cache may store.
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > GATEWAY_BODY_MAX_BYTES:
+            error = ApiError(413, "payload_too_large",
+                             f"The request body is too large: the gateway accepts at most {GATEWAY_BODY_MAX_BYTES} bytes.")
+            response = JsonResponse(error.body(), status=413)
+        else:
+            request._stream = CappedStream(request, GATEWAY_BODY_MAX_BYTES)
+            request.urlconf = "console.gateway_urls"
+            response = super().get_response(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
 
 def with_lean_gateway(application):

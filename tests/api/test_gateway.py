@@ -336,8 +336,22 @@ def test_the_wsgi_application_serves_the_gateway_without_the_consoles_middleware
     # The console's middleware adds these; the gateway's path skips it.
     assert "Content-Security-Policy" in console_page["headers"]
     assert "Content-Security-Policy" not in handshake["headers"] and "Vary" not in handshake["headers"]
+    assert handshake["headers"]["Cache-Control"] == "no-store"
     assert _wsgi(application, "POST", "/v1/device/nothing", b"{}", auth)["status"] == 404
     refused = _wsgi(application, "POST", "/v1/device/handshake", b"{}", {"HTTP_AUTHORIZATION": "Basic x"})
     assert refused["status"] == 401 and json.loads(refused["body"])["error"] == "invalid_device_credentials"
     device.refresh_from_db()
     assert device.online
+
+
+def test_the_lean_path_refuses_an_oversize_body_before_reading_it(fleet):
+    from console.wsgi import application
+
+    v4, device, key = fleet
+    auth = {"HTTP_AUTHORIZATION": basic(device.device_id, key)}
+
+    answer = _wsgi(application, "POST", "/v1/device/handshake", b"{" + b" " * 20_000 + b"}", auth)
+
+    assert answer["status"] == 413 and json.loads(answer["body"])["error"] == "payload_too_large"
+    device.refresh_from_db()
+    assert device.last_handshake_at is None
