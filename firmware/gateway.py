@@ -1,8 +1,11 @@
 """The device gateway (API.md, "Devices themselves"): devices authenticate with their own key and
 report their version (the handshake), report a failed update, and download the firmware offered.
 
-* Authentication is HTTP Basic, the device ID and its device key (devices.keys). A wrong key, an
-  unknown device and a removed device all get the same 401; a device ID with
+* Authentication is HTTP Basic, the device ID and its device key (devices.keys). The key's keyed
+  hash is compared with the stored one inside the statement that reads the device, so the check
+  costs no round trip of its own; comparing keyed hashes leaks nothing through timing, since
+  nobody can choose the bytes compared without the server's secret. A wrong key, an unknown
+  device and a removed device all get the same 401; a device ID with
   `DEVICE_AUTH_FAILURES` failures within `DEVICE_AUTH_WINDOW_SECONDS` gets 429 until the window
   ends, counted in PostgreSQL (`DeviceAuthFailure`) so every web worker and node sees the same
   count. A team member's token is not a device credential here.
@@ -88,7 +91,7 @@ class DeviceKeyAuth(HttpBasicAuth):
             raise _unauthorized()
         return Credentials(device_id, keys.key_hash(password))
 
-    def authenticate(self, request, username, password):  # pragma: no cover - __call__ does it all
+    def authenticate(self, request, username, password):  # abstract in HttpBasicAuth; __call__ does it
         raise NotImplementedError
 
 
