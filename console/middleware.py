@@ -92,6 +92,14 @@ def body_limit(request) -> int:
     return settings.REQUEST_BODY_MAX_BYTES
 
 
+def declared_length(request) -> int:
+    """The body's length as the request declares it (0 when it does not, or says nonsense)."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 class RequestBodyLimitMiddleware:
     """Refuses a body larger than its address accepts by its Content-Length, before anything
     (CSRF, sign-in, the form) reads it, and caps the stream for a body that declared less. Runs
@@ -110,11 +118,7 @@ class RequestBodyLimitMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         limit = body_limit(request)
         request._body_limit = limit
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit:
+        if declared_length(request) > limit:
             return self.too_large(request, limit)
         if hasattr(request, "_stream"):  # Django's private stream: the one reader of the body
             request._stream = CappedStream(request, limit)

@@ -42,7 +42,7 @@ from pydantic import Field
 
 from console.api.errors import ApiError, error_responses
 from console.api.parsing import Int, NullableInt, RequestSchema
-from console.middleware import CappedStream
+from console.middleware import CappedStream, declared_length
 from console.prepared import Statement
 from devices import keys
 from devices.models import Device, normalize_device_id
@@ -333,11 +333,7 @@ class GatewayHandler(WSGIHandler):
     def get_response(self, request):
         # What the console's middleware does for the API, for this path: a body refused by its
         # declared length and capped while read, and answers no cache may store.
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > GATEWAY_BODY_MAX_BYTES:
+        if declared_length(request) > GATEWAY_BODY_MAX_BYTES:
             error = ApiError(413, "payload_too_large",
                              f"The request body is too large: the gateway accepts at most {GATEWAY_BODY_MAX_BYTES} bytes.")
             response = JsonResponse(error.body(), status=413)
