@@ -33,7 +33,8 @@ DEVICE_ID_SENTINEL = "device-id-sentinel"  # and for its device ID; real ones ar
 # The firmware's latest report is refreshed at most this often (see Firmware.last_reported_at).
 PROOF_REFRESH = timedelta(minutes=1)
 
-# A version flashed to the device is done with once the device reports running it.
+# A version flashed to the device is done with once the device reports running it (the one
+# statement below does the same).
 RECORD = Statement(
     "fleet_handshake_record",
     "UPDATE devices_device SET firmware_version = %s, last_handshake_at = %s, online = %s,"
@@ -103,7 +104,8 @@ def _fast_statement() -> Statement:
     ),
     state AS ({{embedded}}),
     recorded AS (
-        UPDATE devices_device AS d SET firmware_version = {{version}}, last_handshake_at = {{now}}, online = true
+        UPDATE devices_device AS d SET firmware_version = {{version}}, last_handshake_at = {{now}}, online = true,
+            flash_version = CASE WHEN d.flash_version = {{version}} THEN NULL ELSE d.flash_version END
         FROM creds, state AS s
         WHERE d.id = creds.id AND d.key_hash = {{key_hash}} AND NOT EXISTS (SELECT 1 FROM blocked)
           AND NOT {NEEDS_MORE}

@@ -1,21 +1,17 @@
-"""The device gateway's failure throttle is shared by every web process: two gunicorn servers on
-one PostgreSQL database count one device's failures together."""
+"""The device gateway's failure throttle is shared by every web process: two gunicorn servers (of
+two workers each) on one PostgreSQL database count one device's failures together."""
 
 import json
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection  # noqa: F401 - the skipif condition names it
 
-from bench.load import _free_port, _wait_listening, stop_server
 from tests.gateway import basic, keyed_device
+from tests.gunicorn import GunicornServer
 
-PROJECT = Path(__file__).resolve().parents[2]
 LIMIT = 4
 
 pytestmark = [
@@ -24,19 +20,12 @@ pytestmark = [
 ]
 
 
-class Server:
-    def __init__(self, database_url: str, log: Path):
-        self.port = _free_port()
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "console.settings", "DATABASE_URL": database_url,
-               "DEVICE_AUTH_FAILURES": str(LIMIT), "DEBUG": "0"}
-        self.log = log
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "console.wsgi:application", "--workers", "1",
-                 "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"],
-                cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )
-        _wait_listening(self.port, self.process)
+class Server(GunicornServer):
+    """gunicorn on the test database (tests/gunicorn.py), with a small failure limit."""
+
+    def __init__(self, log: Path):
+        super().__init__(media_root=log.parent / "media", log_path=log)
+        self.env["DEVICE_AUTH_FAILURES"] = str(LIMIT)
 
     def handshake(self, device_id: str, key: str) -> int:
         request = urllib.request.Request(
@@ -50,18 +39,13 @@ class Server:
         except urllib.error.HTTPError as error:
             return error.code
 
-    def stop(self) -> None:
-        stop_server(self.process)
-
 
 @pytest.fixture
 def servers(tmp_path):
-    settings = connection.settings_dict
-    url = f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
     started = []
     try:
         for name in ("a", "b"):
-            started.append(Server(url, tmp_path / f"gunicorn-{name}.log"))
+            started.append(Server(tmp_path / f"gunicorn-{name}.log").start())
         yield started
     finally:
         for server in started:
