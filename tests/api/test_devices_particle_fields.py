@@ -10,6 +10,7 @@ from devices import services
 from devices.models import Device, QuarantinedDevice
 from tests.api.conftest import error_of
 from tests.factories import DeviceFactory, FirmwareFactory
+from tests.gateway import device_client, keyed_device
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,7 @@ def firmware(personas):
 
 
 def test_flashing_a_product_binary_to_a_development_device_offers_it_at_the_next_handshake(personas, api, firmware):
-    device = DeviceFactory(product=personas.product, development=True, firmware_version=3)
+    device, key = keyed_device(personas.product, development=True, firmware_version=3)
     client = api("developer")
 
     response = _flash(client, device.device_id, b"firmware 5")
@@ -38,9 +39,10 @@ def test_flashing_a_product_binary_to_a_development_device_offers_it_at_the_next
     device.refresh_from_db()
     assert device.flash_version == 5
     assert AuditEvent.objects.filter(action="device.flash", details__version=5).exists()
-    offer = client.post(f"{DEVICES}/{device.device_id}/handshake", {"firmware_version": 3}).json()
+    # The device itself, through the gateway with its key.
+    offer = device_client(device, key).handshake(3).json()
     assert offer["update"]["version"] == 5
-    assert client.post(f"{DEVICES}/{device.device_id}/handshake", {"firmware_version": 5}).json() == {"update": None}
+    assert device_client(device, key).handshake(5).json() == {"update": None}
     device.refresh_from_db()
     assert (device.firmware_version, device.flash_version, device.development) == (5, None, True)
 

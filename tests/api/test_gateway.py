@@ -355,3 +355,23 @@ def test_the_lean_path_refuses_an_oversize_body_before_reading_it(fleet):
     assert answer["status"] == 413 and json.loads(answer["body"])["error"] == "payload_too_large"
     device.refresh_from_db()
     assert device.last_handshake_at is None
+
+
+def test_a_flashed_development_device_is_offered_the_flash_and_reporting_it_proves_the_version(personas):
+    """Cloud flash: the development device's next handshake gets the flashed version; its report
+    of it ends the flash and is the proof that lets the version be released."""
+    from firmware import services as firmware_services
+
+    v7 = FirmwareFactory(product=personas.product, version=7)
+    device, key = keyed_device(personas.product, development=True, firmware_version=6)
+    device_services.device_flash(device=device, firmware=v7, actor=personas.developer)
+    client = device_client(device, key)
+
+    assert client.handshake(6).json()["update"]["version"] == 7
+    assert client.handshake(7).json() == {"update": None}
+
+    device.refresh_from_db()
+    v7.refresh_from_db()
+    assert device.flash_version is None and device.firmware_version == 7
+    assert v7.first_reported_by == device.device_id
+    firmware_services.firmware_release(firmware=v7, product_default=True, actor=personas.developer)

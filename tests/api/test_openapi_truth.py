@@ -38,8 +38,15 @@ def test_access_token_is_a_security_scheme_beside_the_bearer_header(schema):
         "type": "apiKey", "in": "query", "name": "access_token",
         "description": schema["components"]["securitySchemes"]["AccessTokenQuery"]["description"],
     }
-    secured = [op["security"] for _m, _p, op in _operations(schema) if op.get("security")]
+    secured = [op["security"] for _m, path, op in _operations(schema)
+               if op.get("security") and not path.startswith("/v1/device/")]
     assert secured and all({"AccessTokenQuery": []} in security for security in secured)
+
+
+def test_the_device_gateway_takes_a_devices_key_and_nothing_else(schema):
+    gateway = [op["security"] for _m, path, op in _operations(schema) if path.startswith("/v1/device/")]
+    assert len(gateway) == 3 and all(security == [{"DeviceKeyAuth": []}] for security in gateway)
+    assert schema["components"]["securitySchemes"]["DeviceKeyAuth"]["scheme"] == "basic"
 
 
 def test_a_server_is_listed(schema):
