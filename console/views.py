@@ -112,6 +112,14 @@ def team_member(request, product, member_id):
 
 # Personal API tokens ------------------------------------------------------------------------
 
+def _framing_product(request) -> dict:
+    """The product whose sidebar frames a page that belongs to no product (the API tokens): the
+    one the person came from (`?product=`), if they are a member of it."""
+    slug = request.GET.get("product") or ""
+    membership = Membership.objects.for_user(request.user).select_related("product").filter(product__slug=slug).first()
+    return {"membership": membership, "product": membership.product} if slug and membership else {}
+
+
 @never_cache  # it shows a new token's raw value once
 @login_required
 def tokens(request):
@@ -132,6 +140,8 @@ def tokens(request):
         "created": created,
         "tokens": AccessToken.objects.filter(user=request.user).select_related("user").order_by("-created_at"),
         "now": timezone.now(),
+        "nav": "tokens",
+        **_framing_product(request),
     }
     return render(request, "console/tokens.html", context, status=400 if form.errors else 200)
 
@@ -142,7 +152,8 @@ def token_revoke(request, token_id):
     token = get_object_or_404(AccessToken, pk=token_id, user=request.user)
     services.token_revoke(token=token, actor=request.user)
     messages.success(request, f"Token “{token.name or token.pk}” was revoked; scripts using it now get 401.")
-    return redirect("tokens")
+    framing = _framing_product(request)
+    return redirect(f"{reverse('tokens')}?product={framing['product'].slug}" if framing else reverse("tokens"))
 
 
 # Activity -----------------------------------------------------------------------------------

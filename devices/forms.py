@@ -108,23 +108,42 @@ class EditGroupsForm(forms.Form):
 
 
 class DeviceGroupsForm(forms.Form):
-    """The complete list of a device's groups, by name; unknown names may become new groups."""
+    """The device header's group editor: the groups chosen (`groups`) and those it showed when it
+    opened (`shown`), by name. What changed between them is the edit, so an edit made meanwhile
+    elsewhere (another tab, another person) survives. Unknown names may become new groups."""
 
     groups = forms.MultipleChoiceField(required=False, label="Groups")
+    shown = forms.MultipleChoiceField(required=False, widget=forms.MultipleHiddenInput)
     confirmed = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, choices, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["groups"].choices = [(name, name) for name in choices]
-        self.fields["groups"].valid_value = lambda value: True
+        for name in ("groups", "shown"):
+            self.fields[name].valid_value = lambda value: True
+
+    @staticmethod
+    def _names(values) -> list[str]:
+        return list(dict.fromkeys(name.strip().lower() for name in values if name.strip()))
 
     def clean_groups(self):
-        names = list(dict.fromkeys(name.strip().lower() for name in self.cleaned_data["groups"] if name.strip()))
+        names = self._names(self.cleaned_data["groups"])
         invalid = [name for name in names if not GROUP_NAME_RE.match(name)]
         if invalid:
             raise ValidationError(f"“{invalid[0][:64]}” is not a valid group name. {GROUP_NAME_HINT}")
         return names
 
+    def clean_shown(self):
+        return self._names(self.cleaned_data["shown"])
+
+    @property
+    def add(self) -> list[str]:
+        return [name for name in self.cleaned_data["groups"] if name not in self.cleaned_data["shown"]]
+
+    @property
+    def remove(self) -> list[str]:
+        return [name for name in self.cleaned_data["shown"] if name not in self.cleaned_data["groups"]]
+
     def signature(self) -> str:
         """Names the exact change a firmware warning was shown for, so "Done" again confirms it."""
-        return ",".join(sorted(self.cleaned_data["groups"]))
+        return ",".join([*(f"+{name}" for name in sorted(self.add)), *(f"-{name}" for name in sorted(self.remove))])

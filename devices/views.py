@@ -311,6 +311,10 @@ def device_detail(request, product, device_id):
     return render(request, htmx.partial(request, "devices/device_detail.html", partial), context)
 
 
+def _visible_group_names(membership, device) -> list[str]:
+    return list(Group.objects.visible_to(membership).filter(memberships__device=device).order_by("name").values_list("name", flat=True))
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @htmx.vary_on_htmx
@@ -336,7 +340,8 @@ def device_key(request, product, device_id):
 @require_http_methods(["GET", "POST"])
 @htmx.vary_on_htmx
 def device_groups(request, product, device_id):
-    """The device header in edit mode ("+ Add groups" / "Edit"); "Done" posts the full list."""
+    """The device header in edit mode ("+ Add groups" / "Edit"); "Done" posts the groups chosen
+    and those shown when editing began, and the groups added and removed between them are saved."""
     membership = access.membership_for(request.user, product, write=True)
     device = Device.objects.get_for_member(membership, device_id)
     visible = {group.name: group for group in Group.objects.visible_to(membership).order_by("name")}
@@ -344,16 +349,17 @@ def device_groups(request, product, device_id):
     form = forms.DeviceGroupsForm(request.POST if request.method == "POST" else None, choices=visible)
     context = _device_context(request, membership, device, editing=True, form=form, can_create=not restricted, warning=None)
     if request.method == "POST":
-        selected = list(dict.fromkeys(name.strip().lower() for name in request.POST.getlist("groups") if name.strip()))
+        selected = form._names(request.POST.getlist("groups"))
+        shown = form._names(request.POST.getlist("shown"))
     else:
-        selected = [group.name for group in context["device_groups"]]
+        selected = shown = [group.name for group in context["device_groups"]]
     # Names typed but not saved yet stay in the picker when the form comes back with an error.
-    context["group_options"] = [*visible, *(name for name in selected if name not in visible)]
+    context["group_options"] = [(name, getattr(visible.get(name), "color", "")) for name in [*visible, *(n for n in selected if n not in visible)]]
     context["selected_names"] = set(selected)
+    context["shown_names"] = shown
     if request.method == "POST" and form.is_valid():
-        names = form.cleaned_data["groups"]
-        unknown = [name for name in names if name not in visible]
-        after = services.device_groups_replace_target(membership=membership, device=device, names=names)
+        add, remove = form.add, form.remove
+        after = services.device_groups_edit_target(membership=membership, device=device, add=add, remove=remove)
         if after["version"] != device.target_version and form.cleaned_data["confirmed"] != form.signature():
             context["warning"] = {
                 "old": device.target_version,
@@ -363,18 +369,33 @@ def device_groups(request, product, device_id):
             }
         else:
             try:
-                services.device_groups_replace(membership=membership, device=device, names=names, actor=request.user)
+                services.device_groups_edit(membership=membership, device=device, add=add, remove=remove, actor=request.user)
             except ValidationError as error:
                 form.add_error("groups", error.messages)
             else:
-                return _device_groups_saved(request, membership, device, created=bool(unknown))
+                expected = {*(name for name in shown if name not in remove), *add}
+                return _device_groups_saved(
+                    request, membership, device, created=any(name not in visible for name in add), expected=expected
+                )
     if htmx.is_htmx(request):
         return render(request, "devices/device_detail.html#device-header", context)
     context["history"] = _history(device, membership)
     return render(request, "devices/device_detail.html", context)
 
 
-def _device_groups_saved(request, membership, device, *, created: bool) -> HttpResponse:
+def _changed_meanwhile(expected: set, now: list[str]) -> str:
+    """What someone else changed while this editor was open, said plainly (or "")."""
+    joined = sorted(set(now) - expected)
+    left = sorted(expected - set(now))
+    parts = []
+    if joined:
+        parts.append("it is also in " + ", ".join(joined))
+    if left:
+        parts.append("it is no longer in " + ", ".join(left))
+    return f"Its groups were also changed elsewhere while you were editing: {' and '.join(parts)}." if parts else ""
+
+
+def _device_groups_saved(request, membership, device, *, created: bool, expected: set) -> HttpResponse:
     product = membership.product
     detail_url = reverse("devices:detail", kwargs={"product": product.slug, "device_id": device.device_id})
     if not Device.objects.visible_to(membership).filter(pk=device.pk).exists():
@@ -382,14 +403,18 @@ def _device_groups_saved(request, membership, device, *, created: bool) -> HttpR
         messages.success(request, f"{device} saved; it is no longer in any of your groups.")
         list_url = reverse("devices:list", kwargs={"product": product.slug})
         return HttpResponseClientRedirect(list_url) if request.htmx else redirect(list_url)
+    meanwhile = _changed_meanwhile(expected, _visible_group_names(membership, device))
+    message = f"Groups of {device} saved." + (f" {meanwhile}" if meanwhile else "")
     if not request.htmx:
-        messages.success(request, f"Groups of {device} saved.")
+        messages.success(request, message)
         return redirect(detail_url)
     device = Device.objects.get_for_member(membership, device.device_id)
-    response = render(request, "devices/device_detail.html#device-header", _device_context(request, membership, device))
+    response = render(
+        request, "devices/device_detail.html#device-header", _device_context(request, membership, device, meanwhile=meanwhile)
+    )
     for event in ("devicesChanged", "firmwareChanged", *(("groupsChanged",) if created else ())):
         trigger_client_event(response, event, {})
-    return htmx.message_event(response, f"Groups of {device} saved.")
+    return htmx.message_event(response, message)
 
 
 # Quarantine -----------------------------------------------------------------------------------

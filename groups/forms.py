@@ -14,7 +14,11 @@ class ServiceErrors:
             self.add_error(field if field in self.fields else None, messages)
 
 
+SWATCH_NAMES = ["Sky", "Green", "Amber", "Red", "Violet", "Teal", "Pink", "Slate", "Lime", "Orange"]
+
+
 class GroupForm(ServiceErrors, forms.Form):
+    swatches = list(zip(PALETTE, SWATCH_NAMES))
     name = forms.CharField(help_text=GROUP_NAME_HINT, strip=True)
     description = forms.CharField(
         required=False, strip=True, widget=forms.Textarea(attrs={"rows": 2}),

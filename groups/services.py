@@ -11,7 +11,7 @@ from console import statistics
 from console.models import AuditEvent
 from devices.models import Device
 from firmware import targeting
-from groups.models import COLOR_HINT, COLOR_RE, GROUP_NAME_HINT, GROUP_NAME_RE, PALETTE, Group, GroupMembership
+from groups.models import COLOR_HINT, COLOR_RE, GROUP_NAME_HINT, GROUP_NAME_RE, PALETTE, Group
 
 
 def _clean_name(name) -> str:
@@ -308,37 +308,13 @@ def devices_edit_groups(*, product, devices, add=(), remove=(), actor) -> int:
     return changed
 
 
-@transaction.atomic
-def device_groups_set(*, device: Device, groups, actor) -> bool:
-    """Make the device's groups exactly `groups`. Returns whether anything changed."""
-    current = set(GroupMembership.objects.filter(device=device).values_list("group_id", flat=True))
-    wanted = {group.id for group in groups}
-    add = [group for group in groups if group.id not in current]
-    remove = list(Group.objects.filter(id__in=current - wanted))
-    changed = devices_edit_groups(
-        product=device.product, devices=Device.objects.filter(pk=device.pk), add=add, remove=remove, actor=actor
-    )
-    return bool(changed)
-
-
-def _hidden_groups(membership, device) -> list[Group]:
-    """The device's groups a member restricted to groups cannot see (none for anyone else)."""
-    restricted = membership.restricted_group_ids()
-    if restricted is None:
-        return []
-    return list(Group.objects.filter(memberships__device=device).exclude(id__in=restricted))
-
-
-def device_groups_replace_target(*, membership, device: Device, names) -> dict:
-    """The device's firmware target (version, rule, group) after `device_groups_replace` with
-    the same names, without changing anything. Names not yet created change nothing."""
-    visible = {group.name: group for group in Group.objects.visible_to(membership)}
-    current = set(GroupMembership.objects.filter(device=device).values_list("group_id", flat=True))
-    wanted = {visible[name].id for name in names if name in visible}
-    seen = {group.id for group in visible.values()}
-    scenario = targeting.Scenario(
-        add_groups=frozenset(wanted - current), remove_groups=frozenset((current & seen) - wanted)
-    )
+def device_groups_edit_target(*, membership, device: Device, add=(), remove=()) -> dict:
+    """The device's firmware target (version, rule, group) after `device_groups_edit` with the
+    same names, without changing anything. Names not yet created change nothing."""
+    visible = {group.name: group.id for group in Group.objects.visible_to(membership).filter(name__in=[*add, *remove])}
+    add_ids = frozenset(visible[name] for name in add if name in visible)
+    remove_ids = frozenset(visible[name] for name in remove if name in visible) - add_ids
+    scenario = targeting.Scenario(add_groups=add_ids, remove_groups=remove_ids)
     version, rule, group = (
         Device.objects.filter(pk=device.pk).with_target(scenario, prefix="after")
         .values_list("after_version", "after_rule", "after_group").get()
@@ -347,10 +323,29 @@ def device_groups_replace_target(*, membership, device: Device, names) -> dict:
 
 
 @transaction.atomic
+def device_groups_edit(*, membership, device: Device, add=(), remove=(), actor) -> bool:
+    """Add the device to the groups named `add` (unknown names are created when the member may)
+    and take it out of those named `remove`. Groups named in neither stay as they are, so two
+    people editing one device at once both keep their changes. A member restricted to groups
+    names only theirs; a removed group that no longer exists is already left. Returns whether
+    anything changed."""
+    added = groups_resolve(membership=membership, names=add, actor=actor, create_missing=True)
+    removed = list(Group.objects.visible_to(membership).filter(name__in=set(remove) - set(add)))
+    changed = devices_edit_groups(
+        product=device.product, devices=Device.objects.filter(pk=device.pk), add=added, remove=removed, actor=actor
+    )
+    return bool(changed)
+
+
+@transaction.atomic
 def device_groups_replace(*, membership, device: Device, names, actor) -> list[Group]:
-    """Make the device's groups exactly `names` (unknown names are created when the member may).
-    A member restricted to groups replaces only the groups they can see; the device keeps the
-    others. Returns the named groups."""
+    """Make the device's groups exactly `names`, as `device_groups_edit` adds and removes them
+    (the API's replace). A member restricted to groups replaces only the groups they can see;
+    the device keeps the others. Returns the named groups."""
     chosen = groups_resolve(membership=membership, names=names, actor=actor, create_missing=True)
-    device_groups_set(device=device, groups=[*chosen, *_hidden_groups(membership, device)], actor=actor)
+    current = set(Group.objects.visible_to(membership).filter(memberships__device=device).values_list("name", flat=True))
+    wanted = {group.name for group in chosen}
+    device_groups_edit(
+        membership=membership, device=device, add=sorted(wanted - current), remove=sorted(current - wanted), actor=actor
+    )
     return chosen

@@ -45,7 +45,8 @@ def test_read_only_members_get_no_group_controls(personas, client_for, device, p
 
 def test_the_history_lists_group_and_firmware_changes_newest_first(personas, client_for, device):
     europe = GroupFactory(product=personas.product, name="europe")
-    services.device_groups_set(device=device, groups=[europe], actor=personas.developer)
+    membership = personas.product.memberships.get(user=personas.developer)
+    services.device_groups_edit(membership=membership, device=device, add=["europe"], actor=personas.developer)
     AuditEvent.record(product=personas.product, actor=None, action="firmware.update_targeted", obj=device,
                       device_ids=[device.device_id], from_version=3, to_version=5)
     AuditEvent.record(product=personas.product, actor=None, action="group.create", obj=europe)
