@@ -108,6 +108,11 @@ class Membership(models.Model):
         return self.role in WRITE_ROLES
 
     @property
+    def can_write_product_wide(self) -> bool:
+        """May make changes beyond any one group (see `console.access.membership_for`)."""
+        return self.can_write and self.restricted_group_ids() is None
+
+    @property
     def can_manage_team(self) -> bool:
         return self.role in TEAM_ROLES
 

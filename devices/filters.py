@@ -4,6 +4,7 @@ import re
 
 import django_filters
 from django import forms
+from django.core.validators import RegexValidator
 from django.db import connection
 from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
@@ -102,8 +103,10 @@ class DeviceFilter(django_filters.FilterSet):
     firmware_version = django_filters.NumberFilter(field_name="firmware_version", label="Firmware")
     online = django_filters.BooleanFilter(widget=forms.Select(choices=BOOLEAN_CHOICES), label="Online")
     development = django_filters.BooleanFilter(widget=forms.Select(choices=BOOLEAN_CHOICES), label="Development")
-    locked = django_filters.BooleanFilter(
-        method="filter_locked", widget=forms.Select(choices=BOOLEAN_CHOICES), label="Locked"
+    # Yes, No, or locked to one version (`locked=2`: the devices holding a version back).
+    locked = django_filters.CharFilter(
+        method="filter_locked", widget=forms.Select(choices=BOOLEAN_CHOICES), label="Locked",
+        validators=[RegexValidator(r"^(true|false|[1-9][0-9]{0,4})$", "Choose Any, Yes, No or a version number.")],
     )
     paste = PastedFilter(method="filter_pasted", widget=forms.Textarea, label="Device IDs or serial numbers")
     # The devices an audit event named (the Activity page links here); events of other products
@@ -129,6 +132,9 @@ class DeviceFilter(django_filters.FilterSet):
         super().__init__(data, queryset=Device.objects.visible_to(membership), **kwargs)
         groups_field = self.form.fields["groups"]
         groups_field._names = self.visible_groups.keys()  # what valid_value accepts; no choices list
+        locked = (data or {}).get("locked", "")
+        if locked.isdigit():
+            self.form.fields["locked"].widget.choices = [*BOOLEAN_CHOICES, (locked, f"To v{locked}")]
 
     def filter_noop(self, queryset, name, value):
         return queryset
@@ -178,9 +184,11 @@ class DeviceFilter(django_filters.FilterSet):
         return [entry for entry in entries if entry not in found and normalize_device_id(entry) not in found]
 
     def filter_locked(self, queryset, name, value):
-        if value is None:
+        if not value:
             return queryset
-        return queryset.filter(desired_firmware_version__isnull=not value)
+        if value.isdigit():
+            return queryset.filter(desired_firmware_version=int(value))
+        return queryset.filter(desired_firmware_version__isnull=value == "false")
 
     def selected_groups(self) -> list:
         """The chosen groups, as rows with id, name, color and device_count."""

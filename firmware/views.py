@@ -140,7 +140,13 @@ def firmware_delete(request, product, version):
             error = exc.message_dict.get("version", exc.messages)[0]
         else:
             return htmx.finished(request, message=f"Deleted v{version}.", events=EVENTS, next=_list_url(membership.product))
-    context = _context(membership, firmware=firmware, error=error)
+    # Say up front what would stop the delete, with the way to the devices concerned.
+    locked = services.firmware_locked_devices(firmware).count()
+    devices_url = reverse("devices:list", kwargs={"product": membership.product.slug})
+    context = _context(
+        membership, firmware=firmware, error=error, locked=locked, locked_url=f"{devices_url}?locked={firmware.version}",
+        running=Device.objects.filter(product=membership.product, firmware_version=firmware.version).count(),
+    )
     return htmx.dialog(request, "firmware/firmware_delete_dialog.html", context, name="firmware-delete-dialog")
 
 
@@ -163,7 +169,15 @@ def _release_request(membership, firmware, form) -> dict:
 
 
 def _release_form_dialog(request, membership, firmware, form, *, refused=False):
-    context = _context(membership, firmware=firmware, form=form, proven=services.ever_reported_running(firmware))
+    released = (
+        membership.product.default_firmware_id == firmware.id
+        or Group.objects.filter(product=membership.product, released_firmware=firmware).exists()
+    )
+    devices_url = reverse("devices:list", kwargs={"product": membership.product.slug})
+    context = _context(
+        membership, firmware=firmware, form=form, proven=services.ever_reported_running(firmware), released=released,
+        development_url=f"{devices_url}?development=true",
+    )
     return htmx.dialog(
         request, "firmware/firmware_release_dialog.html", context, name="firmware-release-dialog", refused=refused
     )
@@ -211,6 +225,8 @@ def firmware_release_confirm(request, product, version):
             )
         plan = services.release_plan(**release)
         plan.check()
+        if plan.is_empty:
+            raise ValidationError(f"Choose the groups to release v{firmware.version} to, or make it the product default.")
     except ValidationError as error:
         _add_errors(form, error)
         return _release_form_dialog(request, membership, firmware, form, refused=True)

@@ -20,7 +20,13 @@ from firmware.services.releases import (
     firmware_release,
     release_plan,
 )
-from firmware.services.uploads import FirmwareTooLarge, firmware_delete, firmware_edit, firmware_upload
+from firmware.services.uploads import (
+    FirmwareTooLarge,
+    firmware_delete,
+    firmware_edit,
+    firmware_locked_devices,
+    firmware_upload,
+)
 
 __all__ = [
     "UNPROVEN_MESSAGE",
@@ -33,6 +39,7 @@ __all__ = [
     "device_update_failed",
     "ever_reported_running",
     "firmware_delete",
+    "firmware_locked_devices",
     "firmware_edit",
     "firmware_release",
     "firmware_upload",

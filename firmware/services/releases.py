@@ -54,6 +54,11 @@ class ReleasePlan:
         return bool(self.groups_after) or self.default_after
 
     @property
+    def is_empty(self) -> bool:
+        """Released nowhere before or after: neither a release nor an unrelease."""
+        return not (self.groups_before or self.groups_after or self.default_before or self.default_after)
+
+    @property
     def newly_releases(self) -> bool:
         """Whether the version goes somewhere it was not released before (which needs proof
         that a device has run it; unreleasing never does)."""

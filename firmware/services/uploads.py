@@ -122,6 +122,15 @@ def firmware_edit(*, firmware: Firmware, title: str | None = None, description: 
     return firmware
 
 
+def firmware_locked_devices(firmware: Firmware):
+    """The devices locked to this version: while there are any, it cannot be deleted."""
+    return Device.objects.filter(product_id=firmware.product_id, desired_firmware_version=firmware.version)
+
+
+def locked_message(version: int, count: int) -> str:
+    return f"{count:,} device{'s are' if count != 1 else ' is'} locked to v{version}; unlock them first."
+
+
 @transaction.atomic
 def firmware_delete(*, firmware: Firmware, actor) -> None:
     current = Firmware.objects.select_for_update().filter(pk=firmware.pk).first()
@@ -131,11 +140,9 @@ def firmware_delete(*, firmware: Firmware, actor) -> None:
         raise ValidationError(
             {"version": [f"v{current.version} has been released, so it stays for the record and cannot be deleted."]}
         )
-    locked = Device.objects.filter(product_id=current.product_id, desired_firmware_version=current.version).count()
+    locked = firmware_locked_devices(current).count()
     if locked:
-        raise ValidationError(
-            {"version": [f"{locked} device{'s are' if locked != 1 else ' is'} locked to v{current.version}; unlock them first."]}
-        )
+        raise ValidationError({"version": [locked_message(current.version, locked)]})
     storage, name = current.binary.storage, current.binary.name
     AuditEvent.record(
         product=current.product, actor=actor, action="firmware.delete", obj=current,

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.factories import DeviceFactory, FirmwareFactory
+from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
 from tests.firmware.helpers import proven_firmware
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,8 @@ DIALOGS = [
 @pytest.fixture
 def fleet(personas):
     FirmwareFactory(product=personas.product, version=4)
-    proven_firmware(personas.product, 5)
+    # v5 is released to a group, so "Unrelease" has something to undo.
+    GroupFactory(product=personas.product, name="beta", released_firmware=proven_firmware(personas.product, 5))
     DeviceFactory(product=personas.product, device_id=DEVICE_ID, name="tracker-1", firmware_version=4, desired_firmware_version=4)
 
 
