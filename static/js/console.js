@@ -45,6 +45,9 @@
     if (!window.TomSelect) return;
     root.querySelectorAll("select[data-tom-select]").forEach(function (select) {
       if (select.tomselect) return;
+      // Tom Select points the <label> at its own search box; the hidden <select> keeps a name.
+      var label = select.id && document.querySelector('label[for="' + select.id + '"]');
+      if (label && !select.hasAttribute("aria-label")) select.setAttribute("aria-label", label.textContent.trim());
       var creatable = select.hasAttribute("data-create");
       var pattern = creatable ? new RegExp(select.getAttribute("data-create")) : null;
       new TomSelect(select, {
@@ -138,6 +141,17 @@
     forms.forEach(function (form) { if (form.querySelector("input[data-row-select]")) updateSelection(form); });
   }
 
+  // A table wider than a phone scrolls inside its wrapper: keyboard users must reach it too.
+  function markScrollable(root) {
+    if (!root.querySelectorAll) return;
+    root.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth <= wrap.clientWidth || wrap.hasAttribute("tabindex")) return;
+      wrap.tabIndex = 0;
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", "Table (scrolls sideways)");
+    });
+  }
+
   function syncSwatches(input) {
     input.parentNode.querySelectorAll("[data-swatch]").forEach(function (swatch) {
       swatch.setAttribute("aria-pressed", String(swatch.getAttribute("data-swatch") === input.value.toLowerCase()));
@@ -152,6 +166,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     initSelects(document);
     initSelections(document);
+    markScrollable(document);
     openDialogs(document);
   });
 
@@ -160,6 +175,7 @@
   document.addEventListener("htmx:load", function (event) {
     initSelects(event.detail.elt);
     initSelections(event.detail.elt);
+    markScrollable(event.detail.elt);
     var elt = event.detail.elt;
     if (elt.closest && elt.closest("#modal")) {
       var hasFields = elt.matches("dialog") || !!elt.querySelector("input:not([type=hidden]), select, textarea, button");

@@ -12,7 +12,11 @@ import pytest
 from tests.factories import PASSWORD
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+AXE = next((ROOT / "static" / "vendor").glob("axe-core-*.min.js"))
+# A phone as Playwright emulates one: 390 CSS pixels wide, touch, a mobile viewport.
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still
 # synchronous and safe.
@@ -61,6 +65,44 @@ def page(chromium, live_server, request):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture
+def phone(chromium, live_server, request):
+    """A page in a phone-sized browser."""
+    context = chromium.new_context(base_url=live_server.url, **PHONE)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-phone.png"), full_page=True)
+    context.close()
+
+
+def assert_accessible(page, what: str) -> None:
+    """Run axe-core over the page as it is now (an open dialog included) and fail on any
+    serious or critical violation, naming the rule and the elements."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        # From our own origin: the Content-Security-Policy refuses an inline copy.
+        page.add_script_tag(url=f"/static/vendor/{AXE.name}")
+    results = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    bad = [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
+    report = "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(n['target'][0] for n in v['nodes'][:3])}" for v in bad
+    )
+    assert not bad, f"{what}: {report}"
+
+
+def assert_fits(page, what: str) -> None:
+    """Nothing makes the page scroll sideways, and an open dialog's buttons are on screen."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size["width"]
+    assert width <= viewport, f"{what}: the page is {width}px wide on a {viewport}px screen"
+    for box in page.locator("dialog[open] footer :is(button, [role=button])").all():
+        rect = box.bounding_box()
+        assert rect and rect["x"] >= 0 and rect["x"] + rect["width"] <= viewport, f"{what}: a dialog button is off screen"
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
