@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from devices.filters import DeviceFilter, NON_FILTER_PARAMS
 from devices.models import Device, normalize_device_id
+from groups.forms import GroupSelect
 from groups.models import GROUP_NAME_HINT, GROUP_NAME_RE, Group
 
 # Row checkboxes only ever carry one page of ids; "all matching" sends the filter instead.
@@ -76,6 +77,8 @@ class DeviceSelectionForm(forms.Form):
 
 
 class GroupChoiceField(forms.ModelMultipleChoiceField):
+    widget = GroupSelect
+
     def label_from_instance(self, group):
         return group.name
 

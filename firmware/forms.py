@@ -2,6 +2,7 @@
 
 from django import forms
 
+from groups.forms import GroupSelect
 from groups.models import Group
 
 
@@ -28,7 +29,7 @@ class ReleaseForm(forms.Form):
         queryset=Group.objects.none(),
         to_field_name="name",
         required=False,
-        widget=forms.SelectMultiple(attrs={"data-tom-select": "", "placeholder": "Choose groups…"}),
+        widget=GroupSelect(attrs={"data-tom-select": "", "placeholder": "Choose groups…"}),
         help_text="The complete list of groups that get this version. Leaving a group out unreleases it there.",
     )
     product_default = forms.BooleanField(

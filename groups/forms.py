@@ -14,6 +14,18 @@ class ServiceErrors:
             self.add_error(field if field in self.fields else None, messages)
 
 
+class GroupSelect(forms.SelectMultiple):
+    """A multi-select of groups whose options carry the group's color, so the picker's chips
+    take it (console.js reads data-color)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        group = getattr(value, "instance", None)
+        if group is not None:
+            option["attrs"]["data-color"] = group.color
+        return option
+
+
 SWATCH_NAMES = ["Sky", "Green", "Amber", "Red", "Violet", "Teal", "Pink", "Slate", "Lime", "Orange"]
 
 
