@@ -54,31 +54,28 @@ def chromium():
         browser.close()
 
 
-@pytest.fixture
-def page(chromium, live_server, request):
-    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+def _browser_page(chromium, live_server, request, *, name: str, **options):
+    """A page in a fresh browser context; a failing test leaves a screenshot of it."""
+    context = chromium.new_context(base_url=live_server.url, **options)
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}{name}.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture
+def page(chromium, live_server, request):
+    yield from _browser_page(chromium, live_server, request, name="", viewport={"width": 1400, "height": 900})
 
 
 @pytest.fixture
 def phone(chromium, live_server, request):
     """A page in a phone-sized browser."""
-    context = chromium.new_context(base_url=live_server.url, **PHONE)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-phone.png"), full_page=True)
-    context.close()
+    yield from _browser_page(chromium, live_server, request, name="-phone", **PHONE)
 
 
 def assert_accessible(page, what: str) -> None:
@@ -99,7 +96,10 @@ def assert_fits(page, what: str) -> None:
     """Nothing makes the page scroll sideways, and an open dialog's buttons are on screen."""
     width = page.evaluate("document.documentElement.scrollWidth")
     viewport = page.viewport_size["width"]
-    assert width <= viewport, f"{what}: the page is {width}px wide on a {viewport}px screen"
+    widest = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > window.innerWidth && !e.parentElement.closest('.table-wrap'))
+        .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')).slice(0, 3)""")
+    assert width <= viewport, f"{what}: the page is {width}px wide on a {viewport}px screen ({widest})"
     for box in page.locator("dialog[open] footer :is(button, [role=button])").all():
         rect = box.bounding_box()
         assert rect and rect["x"] >= 0 and rect["x"] + rect["width"] <= viewport, f"{what}: a dialog button is off screen"

@@ -64,7 +64,8 @@ def test_the_sign_in_page_is_accessible(transactional_db, personas, page):
 @pytest.mark.parametrize("persona", ["developer", "viewer", "restricted"])
 def test_every_page_has_no_serious_accessibility_violation(transactional_db, personas, fleet, page, persona):
     sign_in(page, getattr(personas, persona).username)
-    for url in PAGES:
+    group = personas.restricted_group if persona == "restricted" else fleet
+    for url in [*PAGES, f"/products/acme/groups/{group.id}/"]:
         page.goto(url)
         page.wait_for_load_state("networkidle")
         assert_accessible(page, f"{persona} {url}")

@@ -22,7 +22,7 @@ def test_every_page_fits_a_phone_and_the_navigation_folds(transactional_db, pers
     proven_firmware(personas.product, 3, title="Stable")
     sign_in(phone, personas.developer.username)
 
-    for url in [*PAGES, f"/products/acme/devices/{device.device_id}/"]:
+    for url in [*PAGES, f"/products/acme/devices/{device.device_id}/", f"/products/acme/groups/{europe.id}/"]:
         phone.goto(url)
         phone.wait_for_load_state("networkidle")
         assert_fits(phone, url)

@@ -32,7 +32,7 @@ def test_the_release_dialog_preselects_the_current_groups(client, personas, setu
 
     body = response.content.decode()
     assert body.lstrip().startswith("<dialog data-modal")
-    assert '<option value="beta" selected>' in body
+    assert '<option value="beta" selected data-color="#0ea5e9">' in body
     assert "Product default" in body and "Intelligent" in body
 
 
