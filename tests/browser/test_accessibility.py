@@ -104,4 +104,10 @@ def test_a_keyboard_user_skips_to_the_content_in_one_tab(transactional_db, perso
     expect(skip).to_be_visible()
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
+    assert page.evaluate("document.getElementById('main').contains(document.activeElement)")
+    tabs = 1
+    while tabs < 5 and page.evaluate("document.activeElement.textContent.trim()") != "New Group":
+        page.keyboard.press("Tab")
+        tabs += 1
     expect(page.get_by_role("button", name="New Group")).to_be_focused()
+    assert tabs <= 3, f"{tabs} Tabs after the skip link to reach New Group"
