@@ -24,7 +24,7 @@ import hmac
 import json
 import math
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -123,8 +123,10 @@ RECORD_FAILURE = f"""
 def _refuse(credentials: Credentials, *, found: bool, key_ok: bool, throttled_since, now: datetime) -> None:
     """Raise the 429 of a throttled device ID, or record a failure and raise the 401."""
     if throttled_since is not None:
-        if isinstance(throttled_since, str):  # SQLite answers text
+        if isinstance(throttled_since, str):  # SQLite answers text, in UTC
             throttled_since = datetime.fromisoformat(throttled_since)
+        if timezone.is_naive(throttled_since):
+            throttled_since = throttled_since.replace(tzinfo=UTC)
         ends = throttled_since + timedelta(seconds=settings.DEVICE_AUTH_WINDOW_SECONDS)
         retry = max(1, math.ceil((ends - now).total_seconds()))
         raise ApiError(

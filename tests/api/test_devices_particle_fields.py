@@ -2,6 +2,7 @@
 (list, approve by import, deny, dismiss), import by serial number, IMEI or ICCID, and unclaim."""
 
 import pytest
+from django.db import connection  # noqa: F401 - the skipif condition names it
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
@@ -245,6 +246,9 @@ def test_a_viewer_cannot_deny_and_an_outsider_gets_404(personas, api):
     assert QuarantinedDevice.objects.get(device_id=QUARANTINED).denied_at is None
 
 
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="SQLite batches bulk inserts by parameter count, so its count grows"
+)
 def test_approving_many_takes_the_same_queries_for_2_or_100(personas, django_assert_num_queries):
     for count, start in ((2, 0x100), (100, 0x200)):
         ids = [f"{n:024x}" for n in range(start, start + count)]

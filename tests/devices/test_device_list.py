@@ -1,4 +1,5 @@
 import pytest
+from django.db import connection  # noqa: F401 - the skipif condition names it
 
 from tests.conftest import HTMX
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
@@ -194,6 +195,9 @@ def test_a_large_match_is_counted_only_up_to_the_cap(personas, client_for, monke
     assert "Page 1 of 2+" in page
 
 
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="elsewhere a group's few members are counted to choose the page's shape"
+)
 def test_a_filter_by_one_group_takes_its_count_from_the_group_without_counting(
     personas, client_for, django_assert_num_queries, monkeypatch
 ):
