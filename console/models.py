@@ -39,6 +39,10 @@ class Product(CountedByDatabase):
     default_firmware = models.ForeignKey(
         "firmware.Firmware", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The staged rollout releasing firmware to the product now, if any (firmware.rollouts).
+    live_rollout = models.ForeignKey(
+        "firmware.Rollout", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Kept exact by triggers on devices (migration 0006); never written by Django.
     device_count = models.PositiveIntegerField(default=0, editable=False)

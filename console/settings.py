@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "django_filters",
     "template_partials",
     "ninja",
+    "django_tasks",
+    "django_tasks_db",
     "console",
     "devices",
     "groups",
@@ -128,6 +130,11 @@ DATABASES = {
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Work done when nobody is looking (rollout soak timers and timeouts, scheduled starts, webhook
+# deliveries) is queued in the database, in the same transaction as the change that asks for it,
+# and run by `manage.py db_worker` (django-tasks' database backend; README, "Background work").
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # Per-process by default (nothing shared between workers lives in it: sign-in failures are
 # counted in the database); CACHE_URL=redis://host:6379/0 points it at Redis.

@@ -187,6 +187,12 @@ class Device(models.Model):
     flash_version = models.PositiveIntegerField(null=True, blank=True)
     # The device key's keyed hash (devices.keys); empty while the device has no key. The key
     # itself is shown once when issued and never stored.
+    # The rollout that last offered the device its version: while that rollout is live the device
+    # keeps the rollout's target, paused or halted. After an abort or a rollback, the version the
+    # device is kept on until the product's next release (rule 2b of firmware.targeting).
+    rollout = models.ForeignKey("firmware.Rollout", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+", db_index=False, editable=False)
+    pinned_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
     key_hash = models.CharField(max_length=64, blank=True, editable=False)
     key_rotated_at = models.DateTimeField("device key rotated", null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -213,6 +219,7 @@ class Device(models.Model):
                 name="device_locked",
             ),
             models.Index(fields=["product"], condition=models.Q(development=True), name="device_development"),
+            models.Index(fields=["product"], condition=models.Q(pinned_version__isnull=False), name="device_pinned"),
         ]
 
     def __str__(self) -> str:

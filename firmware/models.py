@@ -142,6 +142,9 @@ class FirmwareUpdate(models.Model):
     reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The rollout that offered this update, and the stage the device is in (its gate counts it).
+    rollout = models.ForeignKey("Rollout", null=True, blank=True, on_delete=models.CASCADE, related_name="updates")
+    stage = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -150,7 +153,11 @@ class FirmwareUpdate(models.Model):
                 fields=["device"], condition=models.Q(status="pending"), name="firmware_update_one_pending_per_device"
             ),
         ]
-        indexes = [models.Index(fields=["product", "to_version", "status"], name="firmware_update_rollout")]
+        indexes = [
+            models.Index(fields=["product", "to_version", "status"], name="firmware_update_rollout"),
+            models.Index(fields=["rollout", "status", "created_at"], name="firmware_update_by_rollout",
+                         condition=models.Q(rollout__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.device_id}: {self.from_version} → {self.to_version} ({self.status})"
@@ -167,3 +174,128 @@ class DeviceAuthFailure(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["window_started_at"], name="device_auth_failure_window")]
+
+
+# A device's place in a rollout: BUCKETS buckets, from a multiplicative hash of its primary key
+# and the rollout's seed, the same in Python (below) and in SQL (firmware.targeting). A stage that
+# opens a share of p% opens the buckets below p·BUCKETS/100, so shares are cumulative and a device
+# never changes stage, whatever joins or leaves the fleet.
+BUCKETS = 10_000
+_HASH_MULTIPLIER = 2_654_435_761  # Knuth's multiplicative hash constant (2^32 / golden ratio)
+_HASH_MODULUS = 4_294_967_296
+
+
+def rollout_bucket(device_pk: int, seed: int) -> int:
+    return ((device_pk + seed) * _HASH_MULTIPLIER % _HASH_MODULUS) * BUCKETS // _HASH_MODULUS
+
+
+def rollout_bucket_sql(pk: str, seed: str) -> str:
+    """The SQL of rollout_bucket() over two SQL integer expressions (no placeholders inside)."""
+    return f"((({pk}) + ({seed})) * {_HASH_MULTIPLIER} % {_HASH_MODULUS}) * {BUCKETS} / {_HASH_MODULUS}"
+
+
+class Rollout(models.Model):
+    """A staged release: the groups (and perhaps the product default) it releases a version to are
+    released only to the devices whose stage is open, stage after stage, each gated on the failure
+    rate and the number of devices updated. See firmware.rollouts."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        HALTED = "halted", "Halted"
+        COMPLETED = "completed", "Completed"
+        ABORTED = "aborted", "Aborted"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    # While a rollout is live it is the product's `live_rollout`, and the precedence rule reads it.
+    LIVE = (Status.SCHEDULED, Status.RUNNING, Status.PAUSED, Status.HALTED)
+
+    product = models.ForeignKey("console.Product", on_delete=models.CASCADE, related_name="rollouts")
+    firmware = models.ForeignKey(Firmware, on_delete=models.PROTECT, related_name="rollouts")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    # Whether the version becomes the product default once the rollout completes (for open devices
+    # before that).
+    sets_default = models.BooleanField(default=False)
+    release_groups = models.ManyToManyField("groups.Group", related_name="+", blank=True)
+    seed = models.PositiveBigIntegerField()
+    # The index of the latest stage opened (-1: none yet), and what the open stages open.
+    current_stage = models.IntegerField(default=-1)
+    open_share = models.PositiveIntegerField(default=0)  # buckets below this are open (of BUCKETS)
+    stage_opened_at = models.DateTimeField(null=True, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    # An offered device that has not reported the version this long after its offer has failed.
+    timeout = models.DurationField()
+    halted_reason = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product"], condition=models.Q(status__in=["scheduled", "running", "paused", "halted"]),
+                name="rollout_one_live_per_product",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.firmware.version} rollout ({self.get_status_display()})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE
+
+    def bucket(self, device_pk: int) -> int:
+        return rollout_bucket(device_pk, self.seed)
+
+
+class RolloutStage(models.Model):
+    """One stage of a rollout: a cumulative share of the targeted devices, or named groups first;
+    its soak time and health gate; and the counters its gate reads (kept as devices report, so a
+    gate is decided without scanning the fleet)."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="stages")
+    index = models.PositiveSmallIntegerField()
+    share = models.PositiveIntegerField(null=True, blank=True)  # cumulative, of BUCKETS; None: groups
+    groups = models.ManyToManyField("groups.Group", related_name="rollout_stages", blank=True)
+    soak = models.DurationField()
+    max_failure_percent = models.DecimalField(max_digits=5, decimal_places=2)
+    min_updated = models.PositiveIntegerField(default=0)
+    # Devices of the stage the release targeted when the rollout started (the preview's count).
+    targeted = models.PositiveIntegerField(default=0)
+    offered = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    timed_out = models.PositiveIntegerField(default=0)  # of `failed`: offered, never reported
+    # A resume acknowledges the failures so far: the gate then counts only those after it.
+    acknowledged_failed = models.PositiveIntegerField(default=0)
+    acknowledged_offered = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["rollout", "index"]
+        constraints = [models.UniqueConstraint(fields=["rollout", "index"], name="rollout_stage_index_unique")]
+
+    def __str__(self) -> str:
+        return f"stage {self.index + 1}"
+
+    @property
+    def number(self) -> int:
+        return self.index + 1
+
+    @property
+    def share_percent(self):
+        return None if self.share is None else self.share * 100 / BUCKETS
+
+    @property
+    def pending(self) -> int:
+        return max(self.targeted - self.updated - self.failed, 0)
+
+    def failure_rate(self) -> float:
+        """The gate's failure rate, in percent, over the devices offered since the last resume."""
+        offered = self.offered - self.acknowledged_offered
+        failed = self.failed - self.acknowledged_failed
+        return 100 * failed / offered if offered > 0 else 0.0

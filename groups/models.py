@@ -52,6 +52,11 @@ class Group(CountedByDatabase):
     released_firmware = models.ForeignKey(
         "firmware.Firmware", null=True, blank=True, on_delete=models.PROTECT, related_name="released_groups"
     )
+    # The version a live staged rollout is releasing to the group: it replaces `released_firmware`
+    # for the devices whose stage is open, and becomes it when the rollout completes.
+    rolling_firmware = models.ForeignKey(
+        "firmware.Firmware", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # How many devices are in the group. Kept exact by the database itself (triggers on
     # memberships, migration 0003), so cascades and raw SQL count too; never written by Django.
