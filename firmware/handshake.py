@@ -72,10 +72,11 @@ def _target(by: str) -> Statement:
         .order_by()
         .with_target()
         .annotate(pending_id=pending.values("id")[:1], pending_to=pending.values("to_version")[:1])
-        .values("product_id", "target_version", "pending_id", "pending_to")
+        .values("product_id", "target_version", "target_rollout_open", "pending_id", "pending_to")
     )
     compiled = Statement.from_queryset(f"fleet_handshake_target_by_{by}", row, **{by: sentinel})
-    sql = f"""SELECT t.target_version, t.pending_id, t.pending_to, f.id AS firmware_id, f.size, f.sha256
+    sql = f"""SELECT t.target_version, t.pending_id, t.pending_to, f.id AS firmware_id, f.size, f.sha256,
+               t.target_rollout_open AS rollout_open
         FROM ({compiled.sql}) AS t
         LEFT JOIN firmware_firmware AS f ON f.product_id = t.product_id AND f.version = t.target_version"""
     return Statement(compiled.name, sql, compiled.params)
@@ -113,7 +114,8 @@ def _fast_statement() -> Statement:
     ),
     proof AS ({PROOF.replace("{product}", "(SELECT product_id FROM recorded)")})
     SELECT creds.id, creds.product_id, creds.key_ok, (SELECT window_started_at FROM blocked),
-           EXISTS (SELECT 1 FROM recorded), s.target_version, s.pending_id, s.pending_to, s.firmware_id, s.size, s.sha256
+           EXISTS (SELECT 1 FROM recorded), s.target_version, s.pending_id, s.pending_to, s.firmware_id, s.size, s.sha256,
+           s.rollout_open
     FROM (SELECT 1) AS one LEFT JOIN creds ON true LEFT JOIN state AS s ON true
     """, _target("device_id"))
 
@@ -126,6 +128,7 @@ class State:
     pending_id: int | None
     pending_to: int | None
     firmware: Firmware | None  # of the target version, with only what an offer needs loaded
+    rollout_open: bool = False  # the device's stage is open in its product's live rollout
 
     def offer(self, firmware_version: int | None) -> Firmware | None:
         """The firmware a device reporting `firmware_version` is offered: its target, unless it
@@ -136,13 +139,13 @@ class State:
 
 
 def _state(product_id: int, row) -> State:
-    target, pending_id, pending_to, firmware_id, size, sha256 = row
+    target, pending_id, pending_to, firmware_id, size, sha256, rollout_open = row
     firmware = None
     if firmware_id is not None:
         loaded = {"id": firmware_id, "product_id": product_id, "version": target, "size": size, "sha256": sha256}
         names = [field.attname for field in Firmware._meta.concrete_fields if field.attname in loaded]
         firmware = Firmware.from_db(connection.alias, names, [loaded[name] for name in names])
-    return State(target, pending_id, pending_to, firmware)
+    return State(target, pending_id, pending_to, firmware, bool(rollout_open))
 
 
 def _proof_args(*, device_id: str, version: int | None, now: datetime) -> dict:

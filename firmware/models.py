@@ -190,8 +190,20 @@ def rollout_bucket(device_pk: int, seed: int) -> int:
 
 
 def rollout_bucket_sql(pk: str, seed: str) -> str:
-    """The SQL of rollout_bucket() over two SQL integer expressions (no placeholders inside)."""
-    return f"((({pk}) + ({seed})) * {_HASH_MULTIPLIER} % {_HASH_MODULUS}) * {BUCKETS} / {_HASH_MODULUS}"
+    """The SQL of rollout_bucket() over two SQL integer expressions, for a statement executed with
+    parameters (its modulo is written %%)."""
+    return f"((({pk}) + ({seed})) * {_HASH_MULTIPLIER} %% {_HASH_MODULUS}) * {BUCKETS} / {_HASH_MODULUS}"
+
+
+def rollout_bucket_expression(pk, seed):
+    """rollout_bucket() as a Django expression over two integer expressions."""
+    from django.db.models import Value
+
+    return (pk + seed) * Value(_HASH_MULTIPLIER) % Value(_HASH_MODULUS) * Value(BUCKETS) / Value(_HASH_MODULUS)
+
+
+# Seeds stay below 2^20 so that (pk + seed) * multiplier fits a 64-bit integer for any pk below 2^31.
+SEED_LIMIT = 1 << 20
 
 
 class Rollout(models.Model):
@@ -227,6 +239,12 @@ class Rollout(models.Model):
     # An offered device that has not reported the version this long after its offer has failed.
     timeout = models.DurationField()
     halted_reason = models.CharField(max_length=255, blank=True)
+    # What the groups and the default had before the release, for a rollback once completed:
+    # {"groups": {group id: version or None}, "default": version or None}.
+    previous = models.JSONField(default=dict)
+    # The soak and timeout checks run as a chain of tasks; a task whose generation is not the
+    # rollout's is a stale link of a chain replaced since (by a pause, a resume, an advance).
+    tick_generation = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

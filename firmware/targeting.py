@@ -3,10 +3,18 @@
 First match wins:
 1. a development device gets nothing automatically (only a version flashed to it by hand);
 2. a locked device gets its locked version;
+   2b. a device kept on a version by an aborted or rolled-back rollout (`Device.pinned_version`)
+   gets that version, until the product's next release;
 3. a device in groups with a released firmware gets the highest of those versions
    (ties go to the group whose name sorts first);
 4. otherwise the product default, if one is released;
 5. otherwise nothing.
+
+A staged rollout (firmware.rollouts) changes no rule: it releases its version to its groups
+(`Group.rolling_firmware`) and perhaps as the default only for the devices whose stage is *open*:
+those the rollout has offered its version already, and, while it runs, those whose bucket is
+below the open share or who are in a group of an open canary stage. Every other device keeps the
+target it would have without the rollout.
 
 Everything that needs a device's target (device pages, the API, the handshake) gets it from
 `annotations()`, through `Device.objects.with_target()`; counts over a fleet (impact previews,
@@ -18,8 +26,11 @@ preview computes the targets a change *would* produce with the very same rule.
 from dataclasses import dataclass, field
 
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
+    Exists,
+    ExpressionWrapper,
     F,
     IntegerField,
     OuterRef,
@@ -28,6 +39,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.lookups import Exact, LessThan
 
 from console.access import OUTSIDE_ACCESS
 
@@ -35,6 +47,7 @@ UNCHANGED = object()
 
 RULE_DEVELOPMENT = "development"
 RULE_LOCKED = "locked"
+RULE_PINNED = "pinned"
 RULE_GROUP = "group"
 RULE_PRODUCT_DEFAULT = "product_default"
 RULE_NONE = "none"
@@ -42,6 +55,7 @@ RULE_NONE = "none"
 RULE_LABELS = {
     RULE_DEVELOPMENT: "Development device: receives no automatic product firmware",
     RULE_LOCKED: "Locked to this version",
+    RULE_PINNED: "Kept on this version by a stopped rollout until the next release",
     RULE_GROUP: "Released to group",
     RULE_PRODUCT_DEFAULT: "Product default",
     RULE_NONE: "No firmware is released to this device",
@@ -77,22 +91,27 @@ def _text(value):
     return Value(value, output_field=CharField())
 
 
-def _group_version(scenario: Scenario, path: str):
-    """The version released to a group (reached through `path`), under the scenario."""
-    current = F(f"{path}released_firmware__version")
+def _group_version(scenario: Scenario, path: str, rollout_open):
+    """The version released to a group (reached through `path`), under the scenario: the version a
+    live rollout is releasing to it where the device's stage is open (`rollout_open`)."""
+    current = Case(
+        When(Q(**{f"{path}rolling_firmware__isnull": False}) & Q(rollout_open), then=F(f"{path}rolling_firmware__version")),
+        default=F(f"{path}released_firmware__version"),
+        output_field=IntegerField(),
+    )
     if not scenario.releases:
         return current
     whens = [When(**{f"{path}id": group_id}, then=_int(version)) for group_id, version in scenario.releases.items()]
     return Case(*whens, default=current, output_field=IntegerField())
 
 
-def _best_member_group(scenario: Scenario):
+def _best_member_group(scenario: Scenario, rollout_open):
     """Subqueries for the device's own best released group: (version, name)."""
     from groups.models import GroupMembership
 
     best = (
         GroupMembership.objects.filter(device=OuterRef("pk"))
-        .annotate(effective_version=_group_version(scenario, "group__"))
+        .annotate(effective_version=_group_version(scenario, "group__", rollout_open))
         .filter(effective_version__isnull=False)
     )
     if scenario.remove_groups:
@@ -104,13 +123,13 @@ def _best_member_group(scenario: Scenario):
     )
 
 
-def _best_added_group(scenario: Scenario):
+def _best_added_group(scenario: Scenario, rollout_open):
     """Subqueries for the best released group among those every device joins: (version, name)."""
     from groups.models import Group
 
     best = (
         Group.objects.filter(id__in=scenario.add_groups)
-        .annotate(effective_version=_group_version(scenario, ""))
+        .annotate(effective_version=_group_version(scenario, "", rollout_open))
         .filter(effective_version__isnull=False)
         .order_by("-effective_version", "name")
     )
@@ -120,13 +139,36 @@ def _best_added_group(scenario: Scenario):
     )
 
 
+LIVE = "product__live_rollout"
+
+
+def rollout_open_condition() -> Q:
+    """Whether the device's stage is open in its product's live rollout (False without one)."""
+    from firmware.models import Rollout, rollout_bucket_expression
+    from groups.models import GroupMembership
+
+    in_open_canary = GroupMembership.objects.filter(
+        device=OuterRef("pk"),
+        group__rollout_stages__rollout=OuterRef(LIVE),
+        group__rollout_stages__index__lte=OuterRef(f"{LIVE}__current_stage"),
+    )
+    in_open_share = LessThan(rollout_bucket_expression(F("pk"), F(f"{LIVE}__seed")), F(f"{LIVE}__open_share"))
+    running = Q(**{f"{LIVE}__status": Rollout.Status.RUNNING})
+    # The first test is false, never NULL, without a live rollout, so nothing after it is evaluated.
+    return Q(**{f"{LIVE}__isnull": False}) & (
+        Q(rollout_id=F(f"{LIVE}_id")) | (running & (Q(in_open_share) | Q(Exists(in_open_canary))))
+    )
+
+
 def annotations(scenario: Scenario = CURRENT, *, prefix: str = "target") -> dict:
-    """Annotations for a Device queryset: `<prefix>_version`, `<prefix>_rule`, `<prefix>_group`."""
+    """Annotations for a Device queryset: `<prefix>_version`, `<prefix>_rule`, `<prefix>_group`,
+    and `<prefix>_rollout_open` (whether the device's stage is open in a live rollout)."""
     gv, gn = f"{prefix}_group_version", f"{prefix}_group_name"
-    result = {}
-    member_version, member_name = _best_member_group(scenario)
+    result = {f"{prefix}_rollout_open": ExpressionWrapper(rollout_open_condition(), output_field=BooleanField())}
+    rollout_open = Exact(OuterRef(f"{prefix}_rollout_open"), True)
+    member_version, member_name = _best_member_group(scenario, rollout_open)
     if scenario.add_groups:
-        added_version, added_name = _best_added_group(scenario)
+        added_version, added_name = _best_added_group(scenario, rollout_open)
         result[f"{prefix}_member_version"] = member_version
         result[f"{prefix}_member_name"] = member_name
         result[f"{prefix}_added_version"] = added_version
@@ -147,7 +189,13 @@ def annotations(scenario: Scenario = CURRENT, *, prefix: str = "target") -> dict
         result[gv], result[gn] = member_version, member_name
 
     if scenario.default is UNCHANGED:
-        default_version = F("product__default_firmware__version")
+        result[f"{prefix}_default_version"] = Case(
+            When(Q(**{f"{LIVE}__sets_default": True}) & Q(**{f"{prefix}_rollout_open": True}),
+                 then=F(f"{LIVE}__firmware__version")),
+            default=F("product__default_firmware__version"),
+            output_field=IntegerField(),
+        )
+        default_version = F(f"{prefix}_default_version")
     else:
         default_version = _int(scenario.default)
 
@@ -166,10 +214,11 @@ def annotations(scenario: Scenario = CURRENT, *, prefix: str = "target") -> dict
         )
     elif scenario.locked is not None:
         branches.append((None, _int(scenario.locked), _text(RULE_LOCKED), _text(None)))
+    branches.append((Q(pinned_version__isnull=False), F("pinned_version"), _text(RULE_PINNED), _text(None)))
     branches.append((Q(**{f"{gv}__isnull": False}), F(gv), _text(RULE_GROUP), F(gn)))
     if scenario.default is UNCHANGED:
         branches.append(
-            (Q(product__default_firmware__isnull=False), default_version, _text(RULE_PRODUCT_DEFAULT), _text(None))
+            (Q(**{f"{prefix}_default_version__isnull": False}), default_version, _text(RULE_PRODUCT_DEFAULT), _text(None))
         )
     elif scenario.default is not None:
         branches.append((None, default_version, _text(RULE_PRODUCT_DEFAULT), _text(None)))
@@ -226,6 +275,7 @@ class Impact:
     total: int = 0
     by_running_version: dict = field(default_factory=dict)
     by_target_version: dict = field(default_factory=dict)
+    by_stage: dict = field(default_factory=dict)  # stage index -> devices, for a staged release
 
     def as_json(self) -> dict:
         def rows(counts):
@@ -260,24 +310,74 @@ def _greater(a: str, b: str) -> str:
 
 
 def _group_versions(scenario: Scenario, product_id: int) -> dict[int, tuple]:
-    """Group id -> (version released now, version released under the scenario), for the groups
-    of the product where either is set. A group the devices leave releases nothing to them."""
+    """Group id -> (version released now, under the scenario, now where the device's stage is
+    open in the live rollout, under the scenario there), for the groups of the product where any
+    is set. A group the devices leave releases nothing to them."""
     from groups.models import Group
 
     changed = set(scenario.releases) | set(scenario.remove_groups)
-    current = dict(
+    rows = (
         Group.objects.filter(product_id=product_id)
-        .filter(Q(released_firmware__isnull=False) | Q(id__in=changed))
-        .values_list("id", "released_firmware__version")
+        .filter(Q(released_firmware__isnull=False) | Q(rolling_firmware__isnull=False) | Q(id__in=changed))
+        .values_list("id", "released_firmware__version", "rolling_firmware__version")
     )
     versions = {}
-    for group_id, now in current.items():
+    for group_id, now, rolling in rows:
+        now_open = rolling if rolling is not None else now
         after = scenario.releases.get(group_id, now)
+        after_open = scenario.releases.get(group_id, now_open)
         if group_id in scenario.remove_groups and group_id not in scenario.add_groups:
-            after = None
-        if now is not None or after is not None:
-            versions[group_id] = (now, after)
+            after = after_open = None
+        if any(version is not None for version in (now, after, now_open, after_open)):
+            versions[group_id] = (now, after, now_open, after_open)
     return versions
+
+
+@dataclass(frozen=True)
+class LiveRollout:
+    """What the set-based rule needs of a product's live rollout (read in one query)."""
+
+    id: int
+    running: bool
+    seed: int
+    open_share: int
+    sets_default: bool
+    version: int
+    canary_group_ids: tuple[int, ...]  # the groups of the open canary stages
+
+    @classmethod
+    def of(cls, product_id: int) -> "LiveRollout | None":
+        from firmware.models import Rollout
+
+        rollout = (
+            Rollout.objects.filter(status__in=Rollout.LIVE, product_id=product_id)
+            .select_related("firmware").first()
+        )
+        if rollout is None:
+            return None
+        canary = tuple(
+            rollout.stages.filter(index__lte=rollout.current_stage, share__isnull=True)
+            .values_list("groups", flat=True).exclude(groups=None).distinct()
+        )
+        return cls(rollout.id, rollout.status == Rollout.Status.RUNNING, rollout.seed, rollout.open_share,
+                   rollout.sets_default, rollout.firmware.version, canary)
+
+    def open_sql(self, device: str) -> tuple[str, list]:
+        """SQL (and params) of `rollout_open_condition()` for the device row aliased `device`."""
+        from firmware.models import rollout_bucket_sql
+
+        sql, params = f"{device}.rollout_id = %s", [self.id]
+        if self.running:
+            opened = [f"{rollout_bucket_sql(f'{device}.id', str(int(self.seed)))} < %s"]
+            params.append(self.open_share)
+            if self.canary_group_ids:
+                opened.append(
+                    f"EXISTS (SELECT 1 FROM groups_groupmembership cm WHERE cm.device_id = {device}.id"
+                    f" AND cm.group_id IN ({_placeholders(self.canary_group_ids)}))"
+                )
+                params += list(self.canary_group_ids)
+            sql = f"({sql} OR {' OR '.join(opened)})"
+        return sql, params
 
 
 def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int) -> tuple[str, list]:
@@ -287,9 +387,12 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
     The versions released to each group, now and under the scenario, are read first (a few
     rows) and written into the statement, which then only aggregates the devices' memberships
     of those groups. When the scenario only changes some groups' releases or memberships, only
-    members of those groups can change target, and the rows are limited to them.
+    members of those groups can change target, and the rows are limited to them. With a live
+    rollout, each device's target is taken from the rollout's side or the other as its stage is
+    open or not (`LiveRollout.open_sql`).
     """
     versions = _group_versions(scenario, product_id)
+    live = LiveRollout.of(product_id)
     add = sorted(scenario.add_groups)
     changed = sorted(set(scenario.releases) | (scenario.remove_groups - scenario.add_groups))
     only_changed = (
@@ -300,63 +403,91 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
     def target(*, development, locked, group_version, default):
         return (
             f"CASE WHEN {development} THEN d.flash_version WHEN {locked} IS NOT NULL THEN {locked}"
+            f" WHEN d.pinned_version IS NOT NULL THEN d.pinned_version"
             f" ELSE COALESCE({group_version}, {default}) END"
         )
 
+    def either(open_sql, open_params, *, closed, opened):
+        """A target taken from the rollout's side where the device's stage is open."""
+        (closed_sql, closed_params), (opened_sql, opened_params) = closed, opened
+        if live is None:
+            return closed_sql, closed_params
+        return (f"CASE WHEN {open_sql} THEN {opened_sql} ELSE {closed_sql} END",
+                [*open_params, *opened_params, *closed_params])
+
+    open_sql, open_params = live.open_sql("d") if live is not None else ("", [])
     current_default = (
         "(SELECT df.version FROM console_product p JOIN firmware_firmware df ON df.id = p.default_firmware_id"
         " WHERE p.id = %s)"
     )
-    current = target(development="d.development", locked="d.desired_firmware_version",
-                     group_version="d.current_group_version", default=current_default)
-    current_params = [product_id]
+    open_default = "CAST(%s AS integer)" if live is not None and live.sets_default else current_default
+    open_default_params = [live.version if live.sets_default else product_id] if live is not None else []
 
-    # after_target, with its placeholders in textual order.
-    after_params: list = []
-    if scenario.development is UNCHANGED:
-        development = "d.development"
-    else:
-        development = "%s"
-        after_params.append(bool(scenario.development))
-    if scenario.locked is UNCHANGED:
-        locked = "d.desired_firmware_version"
-    else:
-        locked = "CAST(%s AS integer)"
-        after_params += [scenario.locked, scenario.locked]  # the CASE names the lock twice
-    group_version = "d.after_group_version"
-    if add:
-        # The best release among the groups every device joins, the same for all of them.
-        added = [versions[group_id][1] for group_id in add if versions.get(group_id, (None, None))[1] is not None]
-        if added:
-            group_version = _greater("d.after_group_version", str(int(max(added))))
-    if scenario.default is UNCHANGED:
-        default = current_default
-        after_params.append(product_id)
-    else:
-        default = "CAST(%s AS integer)"
-        after_params.append(scenario.default)
-    after = target(development=development, locked=locked, group_version=group_version, default=default)
+    def current_side(group_version, default, default_params):
+        return (target(development="d.development", locked="d.desired_firmware_version",
+                       group_version=group_version, default=default), default_params)
+
+    current, current_params = either(
+        open_sql, open_params,
+        closed=current_side("d.current_group_version", current_default, [product_id]),
+        opened=current_side("d.current_open_group_version", open_default, open_default_params),
+    )
+
+    def after_side(group_position, open_side):
+        """after_target on one side, with its placeholders in textual order."""
+        params: list = []
+        if scenario.development is UNCHANGED:
+            development = "d.development"
+        else:
+            development = "%s"
+            params.append(bool(scenario.development))
+        if scenario.locked is UNCHANGED:
+            locked = "d.desired_firmware_version"
+        else:
+            locked = "CAST(%s AS integer)"
+            params += [scenario.locked, scenario.locked]  # the CASE names the lock twice
+        group_version = f"d.{'after_open' if open_side else 'after'}_group_version"
+        if add:
+            # The best release among the groups every device joins, the same for all of them.
+            added = [versions[g][group_position] for g in add if versions.get(g) and versions[g][group_position] is not None]
+            if added:
+                group_version = _greater(group_version, str(int(max(added))))
+        if scenario.default is not UNCHANGED:
+            default = "CAST(%s AS integer)"
+            params.append(scenario.default)
+        elif open_side:
+            default = open_default
+            params += open_default_params
+        else:
+            default = current_default
+            params.append(product_id)
+        return target(development=development, locked=locked, group_version=group_version, default=default), params
+
+    after, after_params = either(open_sql, open_params, closed=after_side(1, False), opened=after_side(3, True))
 
     device_sql, device_params = (
         devices.order_by()
-        .values("id", "firmware_version", "development", "desired_firmware_version", "flash_version")
+        .values("id", "firmware_version", "development", "desired_firmware_version", "flash_version",
+                "pinned_version", "rollout_id")
         .query.sql_with_params()
     )
 
-    # Each released group's version now and under the scenario, written into the statement as
-    # CASEs over the group id, and the groups' ids as a list, so the planner can estimate how
-    # many memberships it reads; the devices' memberships in them are aggregated per device.
+    # Each released group's version now and under the scenario (and on the rollout's side),
+    # written into the statement as CASEs over the group id, and the groups' ids as a list, so the
+    # planner can estimate how many memberships it reads; the devices' memberships in them are
+    # aggregated per device.
     released = sorted(versions.items())
-    columns = "dev.id, dev.firmware_version, dev.development, dev.desired_firmware_version, dev.flash_version"
+    columns = ("dev.id, dev.firmware_version, dev.development, dev.desired_firmware_version, dev.flash_version,"
+               " dev.pinned_version, dev.rollout_id")
+    names = ["current_group_version", "after_group_version", "current_open_group_version", "after_open_group_version"]
+    positions = [0, 1] if live is None else [0, 1, 2, 3]
     if released:
-        def version_of(position):
+        aggregates, versions_params = [], []
+        for position in positions:
             whens = " ".join("WHEN %s THEN CAST(%s AS integer)" for _ in released)
-            return f"CASE m.group_id {whens} END", [v for group_id, pair in released for v in (group_id, pair[position])]
-
-        current_version, current_version_params = version_of(0)
-        after_version, after_version_params = version_of(1)
-        versions_sql = f"MAX({current_version}) AS current_group_version, MAX({after_version}) AS after_group_version"
-        versions_params = [*current_version_params, *after_version_params]
+            aggregates.append(f"MAX(CASE m.group_id {whens} END) AS {names[position]}")
+            versions_params += [v for group_id, four in released for v in (group_id, four[position])]
+        versions_sql = ", ".join(aggregates)
         memberships = (
             "LEFT JOIN groups_groupmembership m ON m.device_id = dev.id"
             f" AND m.group_id IN ({_placeholders(released)})"
@@ -364,7 +495,7 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
         memberships_params = [group_id for group_id, _ in released]
         group_by = f"GROUP BY {columns}"
     else:
-        versions_sql = "CAST(NULL AS integer) AS current_group_version, CAST(NULL AS integer) AS after_group_version"
+        versions_sql = ", ".join(f"CAST(NULL AS integer) AS {names[position]}" for position in positions)
         versions_params, memberships, memberships_params, group_by = [], "", [], ""
     where, where_params = "", []
     if only_changed:
@@ -384,29 +515,32 @@ def fleet_targets_sql(devices, scenario: Scenario = CURRENT, *, product_id: int)
     return sql, [*current_params, *after_params, *versions_params, *device_params, *memberships_params, *where_params]
 
 
-def impact(devices, scenario: Scenario, *, product_id: int) -> Impact:
+def impact(devices, scenario: Scenario, *, product_id: int, stage=None) -> Impact:
     """How many of `devices` (of one product) the scenario would newly target for an update.
 
-    Impacted as `is_impacted()` says. One statement, whatever the size of the fleet.
+    Impacted as `is_impacted()` says. One statement, whatever the size of the fleet. `stage`, the
+    SQL and params of a staged release's stage of a device row `t`, also counts them by stage.
     """
     from django.db import connection
 
     if scenario == CURRENT:
         return Impact()
     sql, params = fleet_targets_sql(devices, scenario, product_id=product_id)
+    stage_sql, stage_params = stage if stage is not None else ("0", [])
     result = Impact()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT t.firmware_version, t.after_target, COUNT(*)
-            FROM ({sql}) AS t
-            WHERE {_IMPACTED}
-            GROUP BY t.firmware_version, t.after_target
+            SELECT s.firmware_version, s.after_target, s.stage, COUNT(*)
+            FROM (SELECT t.firmware_version, t.after_target, {stage_sql} AS stage FROM ({sql}) AS t WHERE {_IMPACTED}) AS s
+            GROUP BY s.firmware_version, s.after_target, s.stage
             """,
-            params,
+            [*stage_params, *params],
         )
-        for running, after_target, count in cursor.fetchall():
+        for running, after_target, index, count in cursor.fetchall():
             result.total += count
             result.by_running_version[running] = result.by_running_version.get(running, 0) + count
             result.by_target_version[after_target] = result.by_target_version.get(after_target, 0) + count
+            if stage is not None:
+                result.by_stage[index] = result.by_stage.get(index, 0) + count
     return result

@@ -8,7 +8,7 @@ next handshake creates a new pending update (a retry).
 """
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from console import access
@@ -16,6 +16,7 @@ from console.models import AuditEvent
 from devices.models import Device
 from firmware import handshake, targeting
 from firmware.models import Firmware, FirmwareUpdate
+from firmware.services import rollouts
 from firmware.services.uploads import clean_version
 
 
@@ -129,8 +130,10 @@ def device_handshake(*, device: Device, firmware_version: int | None) -> Firmwar
 
     if pending_id is not None:
         if firmware_version == pending_to:
-            _finish(device, pending_id, FirmwareUpdate.Status.SUCCEEDED, "", action="firmware.update_succeeded",
-                    from_version=None, to_version=pending_to, now=now)
+            settled = _finish(device, pending_id, FirmwareUpdate.Status.SUCCEEDED, "", action="firmware.update_succeeded",
+                              from_version=None, to_version=pending_to, now=now)
+            if settled.rollout_id is not None:
+                rollouts.updated(rollout_id=settled.rollout_id, stage=settled.stage)
             pending_id = None
         elif pending_to != target:
             reason = f"Superseded: the target is now v{target}." if target else "Superseded: no longer targeted."
@@ -142,9 +145,13 @@ def device_handshake(*, device: Device, firmware_version: int | None) -> Firmwar
     if offer is None:
         return None
     if pending_id is None:
-        FirmwareUpdate.objects.create(
+        update = FirmwareUpdate.objects.create(
             product_id=device.product_id, device=device, from_version=firmware_version, to_version=target
         )
+        if state.rollout_open:
+            live = rollouts.live_rollout(device.product_id)
+            if live is not None and live.firmware.version == target:
+                rollouts.offered(device=device, update=update, rollout=live)
         AuditEvent.record(
             product=device.product, actor=None, action="firmware.update_targeted", obj=device,
             device_ids=[device.device_id], from_version=firmware_version, to_version=target,
@@ -152,12 +159,20 @@ def device_handshake(*, device: Device, firmware_version: int | None) -> Firmwar
     return offer
 
 
-def _finish(device, update_id, status, reason, *, action, from_version, to_version, now) -> None:
-    FirmwareUpdate.objects.filter(pk=update_id).update(status=status, reason=reason[:255], finished_at=now)
+def _finish(device, update_id, status, reason, *, action, from_version, to_version, now) -> FirmwareUpdate:
+    """Settle a pending update; returns it with its rollout and stage (in the same statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE firmware_firmwareupdate SET status = %s, reason = %s, finished_at = %s WHERE id = %s"
+            " RETURNING rollout_id, stage",
+            [status, reason[:255], connection.ops.adapt_datetimefield_value(now), update_id],
+        )
+        rollout_id, stage = cursor.fetchone()
     AuditEvent.record(
         product=device.product, actor=None, action=action, obj=device, device_ids=[device.device_id],
         to_version=to_version, **({"reason": reason} if reason else {}),
     )
+    return FirmwareUpdate(pk=update_id, rollout_id=rollout_id, stage=stage)
 
 
 @transaction.atomic
@@ -175,3 +190,8 @@ def device_update_failed(*, device: Device, version: int, reason: str = "") -> N
     reason = (reason or "").strip()[:255] or "Reported failed by the device."
     _finish(device, update.pk, FirmwareUpdate.Status.FAILED, reason, action="firmware.update_failed",
             from_version=update.from_version, to_version=version, now=timezone.now())
+    if update.rollout_id is not None and not FirmwareUpdate.objects.filter(
+        rollout_id=update.rollout_id, device=device, status=FirmwareUpdate.Status.FAILED
+    ).exclude(pk=update.pk).exists():
+        # The device's first failure in the rollout counts against its stage's gate.
+        rollouts.failed(rollout_id=update.rollout_id, stage=update.stage)

@@ -20,6 +20,7 @@ from console.models import AuditEvent, Product
 from devices.models import Device
 from firmware import targeting
 from firmware.models import Firmware
+from firmware.services import rollouts
 from groups.models import Group
 
 UNPROVEN_MESSAGE = (
@@ -39,6 +40,8 @@ class ReleasePlan:
     groups_after: tuple[Group, ...]
     default_before: bool
     default_after: bool
+    # A staged release's rollout as asked for (firmware.services.rollouts); None: all at once.
+    rollout: object = None
 
     @property
     def groups_added(self) -> list[Group]:
@@ -80,12 +83,19 @@ class ReleasePlan:
         fleet; `devices` narrows the count (a restricted member passes the devices they see)."""
         if devices is None:
             devices = Device.objects.filter(product_id=self.firmware.product_id)
-        return targeting.impact(devices, self.scenario, product_id=self.firmware.product_id)
+        stage = None
+        if self.rollout is not None:
+            stage = rollouts.stage_sql(self.rollout.stages, seed=rollouts.seed_for(self.firmware), device="t")
+        return targeting.impact(devices, self.scenario, product_id=self.firmware.product_id, stage=stage)
 
     def check(self) -> None:
         """Raise the ValidationError `firmware_release` would raise for this plan, if any."""
         if self.newly_releases and not ever_reported_running(self.firmware):
             raise ValidationError({"version": [UNPROVEN_MESSAGE.format(version=self.firmware.version)]})
+        if not self.is_empty:
+            rollouts.refuse_while_live(self.firmware.product)
+        if self.rollout is not None:
+            rollouts.check_staged(self)
 
 
 PRODUCT_WIDE_MESSAGE = (
@@ -95,10 +105,11 @@ PRODUCT_WIDE_MESSAGE = (
 
 
 def release_plan(*, firmware: Firmware, groups=None, product_default: bool | None = None,
-                 intelligent: bool | None = None, membership=None) -> ReleasePlan:
+                 intelligent: bool | None = None, membership=None, rollout=None) -> ReleasePlan:
     """The plan of a release call: `groups` is the complete list of groups the version is released
     to afterwards (None leaves them), `product_default` True/False/None (unchanged), `intelligent`
-    True/False/None (unchanged).
+    True/False/None (unchanged), `rollout` a checked `rollouts.RolloutSpec` to stage the release
+    (None: all at once).
 
     A member restricted to groups (`membership`) names only theirs: the version stays released
     to the groups they cannot see, and they may change nothing product-wide (the default, the
@@ -122,7 +133,7 @@ def release_plan(*, firmware: Firmware, groups=None, product_default: bool | Non
     restricted = membership.restricted_group_ids() if membership is not None else None
     if restricted is not None and (default_after != default_before or changes_flag):
         raise PermissionDenied(PRODUCT_WIDE_MESSAGE.format(version=firmware.version))
-    return ReleasePlan(firmware, before, after, default_before, default_after)
+    return ReleasePlan(firmware, before, after, default_before, default_after, rollout)
 
 
 def ever_reported_running(firmware: Firmware) -> bool:
@@ -134,9 +145,10 @@ def ever_reported_running(firmware: Firmware) -> bool:
 
 @transaction.atomic
 def firmware_release(*, firmware: Firmware, groups=None, product_default: bool | None = None,
-                     intelligent: bool | None = None, membership=None, actor) -> ReleasePlan:
+                     intelligent: bool | None = None, membership=None, rollout=None, actor) -> ReleasePlan:
     """Release (or unrelease) a version as `release_plan()` with the same arguments plans it,
-    planned again under the locks; returns the plan it carried out."""
+    planned again under the locks; returns the plan it carried out. With `rollout`, the release
+    is staged: it starts a rollout (firmware.services.rollouts) instead of releasing at once."""
     # One release at a time per product: the product row is the lock. NO KEY UPDATE, because
     # rows that merely point at the product (audit events, pending updates, written by batch
     # edits and handshakes meanwhile) must not wait for the release, nor deadlock with it.
@@ -160,18 +172,24 @@ def firmware_release(*, firmware: Firmware, groups=None, product_default: bool |
             raise ValidationError({"groups": [f"Unknown group: {', '.join(missing)}."]})
         groups = found
     plan = release_plan(
-        firmware=firmware, groups=groups, product_default=product_default, intelligent=intelligent, membership=membership
+        firmware=firmware, groups=groups, product_default=product_default, intelligent=intelligent,
+        membership=membership, rollout=rollout,
     )
     plan.check()
     impact = plan.impact()
+    if not plan.is_empty:
+        # A release decides afresh for the devices a stopped rollout kept on a version.
+        Device.objects.filter(product=product, pinned_version__isnull=False).update(pinned_version=None)
 
     after_ids = [group.id for group in plan.groups_after]
-    if groups is not None:
+    if rollout is not None:
+        started = rollouts.start(plan=plan, spec=rollout, impact=impact, actor=actor)
+    elif groups is not None:
         Group.objects.filter(product=product, released_firmware=firmware).exclude(id__in=after_ids).update(
             released_firmware=None
         )
         Group.objects.filter(product=product, id__in=after_ids).update(released_firmware=firmware)
-    if plan.default_after != plan.default_before:
+    if plan.default_after != plan.default_before and rollout is None:
         product.default_firmware = firmware if plan.default_after else None
         product.save(update_fields=["default_firmware"])
     changed = []
@@ -191,5 +209,6 @@ def firmware_release(*, firmware: Firmware, groups=None, product_default: bool |
         groups_after=[group.name for group in plan.groups_after],
         product_default_before=plan.default_before, product_default_after=plan.default_after,
         intelligent=firmware.intelligent, impacted=impact.total, impact=impact.as_json(),
+        **({"rollout": started.pk, "stages": rollout.summary} if rollout is not None else {}),
     )
     return plan

@@ -1,0 +1,277 @@
+"""Staged rollouts: stages opened by the rule, gates counted as devices report, halts, the
+actions, and the task queue's checks, all against stored state."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db.models import F
+
+from console.models import AuditEvent
+from devices.models import Device
+from firmware import services
+from firmware.models import BUCKETS, FirmwareUpdate, Rollout, RolloutStage, rollout_bucket
+from firmware.services import rollouts
+from groups.models import Group
+from tests.factories import DeviceFactory, GroupFactory
+from tests.firmware.helpers import proven_firmware
+from tests.tasks import run_due_tasks, waiting_tasks
+
+pytestmark = pytest.mark.django_db
+
+
+def targets(devices):
+    rows = Device.objects.with_target().filter(pk__in=[d.pk for d in devices]).values_list("pk", "target_version")
+    return dict(rows)
+
+
+def staged(personas, firmware, groups, stages, **options):
+    spec = rollouts.rollout_spec(product=firmware.product, stages=stages, **options)
+    services.firmware_release(firmware=firmware, groups=groups, rollout=spec, actor=personas.developer)
+    return Rollout.objects.get(firmware=firmware, status__in=Rollout.LIVE)
+
+
+def pass_time(rollout, delta):
+    """As if `delta` had passed: the rollout's stored times and its queued checks move back."""
+    from django_tasks_db.models import DBTaskResult
+
+    Rollout.objects.filter(pk=rollout.pk).update(stage_opened_at=F("stage_opened_at") - delta)
+    RolloutStage.objects.filter(rollout=rollout, opened_at__isnull=False).update(opened_at=F("opened_at") - delta)
+    FirmwareUpdate.objects.filter(rollout=rollout).update(created_at=F("created_at") - delta)
+    DBTaskResult.objects.filter(status="READY").update(run_after=F("run_after") - delta)
+
+
+def handshake(device, version):
+    device.refresh_from_db()
+    return services.device_handshake(device=device, firmware_version=version)
+
+
+@pytest.fixture
+def fleet(personas):
+    product = personas.product
+    v4, v5 = proven_firmware(product, 4), proven_firmware(product, 5)
+    devices = [DeviceFactory(product=product, firmware_version=4) for _ in range(200)]
+    everyone = GroupFactory(product=product, name="everyone", devices=devices)
+    services.firmware_release(firmware=v4, groups=[everyone], actor=personas.developer)
+    canary = GroupFactory(product=product, name="prerelease", devices=devices[:5])
+    return {"product": product, "v4": v4, "v5": v5, "devices": devices, "everyone": everyone, "canary": canary}
+
+
+def test_a_staged_release_opens_only_the_first_stage(personas, fleet):
+    devices = fleet["devices"]
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "10%, 100%", soak_minutes=30)
+
+    assert rollout.status == Rollout.Status.RUNNING and rollout.current_stage == 0
+    open_ = {d.pk for d in devices if rollout_bucket(d.pk, rollout.seed) < BUCKETS // 10}
+    assert 0 < len(open_) < 60
+    assert targets(devices) == {d.pk: (5 if d.pk in open_ else 4) for d in devices}
+    # The group's own release is unchanged until the rollout completes.
+    fleet["everyone"].refresh_from_db()
+    assert fleet["everyone"].released_firmware == fleet["v4"] and fleet["everyone"].rolling_firmware == fleet["v5"]
+    stages = list(rollout.stages.all())
+    assert [s.targeted for s in stages] == [len(open_), 200 - len(open_)]
+    assert AuditEvent.objects.filter(action="rollout.started").count() == 1
+
+
+def test_the_preview_counts_each_stage_as_the_rollout_places_devices(personas, fleet):
+    spec = rollouts.rollout_spec(product=fleet["product"], stages="prerelease, 25%, 100%")
+    plan = services.release_plan(firmware=fleet["v5"], groups=[fleet["everyone"]], rollout=spec)
+    impact = plan.impact()
+    seed = rollouts.seed_for(fleet["v5"])
+    canary = {d.pk for d in fleet["devices"][:5]}
+    expected = {}
+    for device in fleet["devices"]:
+        index = rollouts.stage_of(spec.stages, seed=seed, device_pk=device.pk,
+                                  group_ids={fleet["canary"].id} if device.pk in canary else set())
+        expected[index] = expected.get(index, 0) + 1
+    assert impact.total == 200
+    assert impact.by_stage == expected and expected[0] == 5
+
+
+def test_a_canary_group_stage_opens_its_members_first(personas, fleet):
+    devices = fleet["devices"]
+    staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%")
+
+    assert targets(devices) == {d.pk: (5 if d in devices[:5] else 4) for d in devices}
+
+
+def test_a_device_joining_a_targeted_group_falls_into_its_stage_by_the_same_rule(personas, fleet):
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "50%, 100%")
+    newcomer = DeviceFactory(product=fleet["product"], firmware_version=3)
+    fleet["everyone"].devices.add(newcomer)
+
+    expected = 5 if rollout_bucket(newcomer.pk, rollout.seed) < BUCKETS // 2 else 4
+    assert targets([newcomer]) == {newcomer.pk: expected}
+
+
+def test_offers_updates_and_failures_count_in_the_devices_stage(personas, fleet):
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%", max_failure_percent=50)
+    first, second = fleet["devices"][:2]
+
+    assert handshake(first, 4).version == 5
+    assert handshake(second, 4).version == 5
+    handshake(first, 5)  # updated
+    services.device_update_failed(device=second, version=5, reason="flash write error")
+
+    stage = rollout.stages.get(index=0)
+    assert (stage.offered, stage.updated, stage.failed) == (2, 1, 1)
+    assert Device.objects.get(pk=first.pk).rollout_id == rollout.pk
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.RUNNING  # 50% is not above 50%
+
+
+def test_a_failure_past_the_gate_halts_at_once_and_stops_offers(personas, fleet):
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%", max_failure_percent=20)
+    a, b, c = fleet["devices"][:3]
+    for device in (a, b):
+        handshake(device, 4)
+
+    services.device_update_failed(device=a, version=5, reason="battery low")
+
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.HALTED
+    assert rollout.halted_reason == "Halted: 1 of 2 devices in stage 1 failed, 50.0% > 20%"
+    event = AuditEvent.objects.get(action="rollout.halted")
+    assert event.details["failed"] == 1 and event.details["offered"] == 2
+    # No further offers: c was in the open stage but had not been offered; b keeps its offer.
+    assert handshake(c, 4) is None
+    assert targets([b, c]) == {b.pk: 5, c.pk: 4}
+
+
+def test_the_queue_opens_the_next_stage_after_the_soak_once_the_gate_passes(personas, fleet):
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%", soak_minutes=30, min_updated=2)
+    assert waiting_tasks("rollout_tick")
+    run_due_tasks()
+    rollout.refresh_from_db()
+    assert rollout.current_stage == 0  # not soaked yet
+
+    pass_time(rollout, timedelta(minutes=31))
+    run_due_tasks()
+    rollout.refresh_from_db()
+    assert rollout.current_stage == 0  # soaked, but fewer than 2 devices updated
+
+    for device in fleet["devices"][:2]:
+        handshake(device, 4)
+        handshake(device, 5)
+    pass_time(rollout, timedelta(minutes=1))
+    run_due_tasks()
+    rollout.refresh_from_db()
+    assert rollout.current_stage == 1
+    assert set(targets(fleet["devices"]).values()) == {5}
+
+
+def test_the_last_stage_completes_and_the_release_becomes_the_groups(personas, fleet):
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "100%", soak_minutes=0, min_updated=0)
+    run_due_tasks()
+
+    rollout.refresh_from_db()
+    fleet["everyone"].refresh_from_db()
+    fleet["product"].refresh_from_db()
+    assert rollout.status == Rollout.Status.COMPLETED
+    assert fleet["everyone"].released_firmware == fleet["v5"] and fleet["everyone"].rolling_firmware is None
+    assert fleet["product"].live_rollout is None
+    assert set(targets(fleet["devices"]).values()) == {5}
+
+
+def test_offered_devices_that_never_report_time_out_as_failures(personas, fleet):
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%", timeout_minutes=15,
+                     max_failure_percent=10)
+    handshake(fleet["devices"][0], 4)
+
+    pass_time(rollout, timedelta(minutes=16))
+    run_due_tasks()
+
+    stage = rollout.stages.get(index=0)
+    assert (stage.failed, stage.timed_out) == (1, 1)
+    assert FirmwareUpdate.objects.get(rollout=rollout).reason.startswith("Timed out")
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.HALTED
+
+
+def test_abort_sends_waiting_devices_back_and_keeps_updated_ones(personas, fleet):
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%")
+    done, offered_only = fleet["devices"][:2]
+    handshake(done, 4), handshake(done, 5), handshake(offered_only, 4)
+
+    impact = rollouts.action_impact(rollout, "abort")
+    rollouts.rollout_act(rollout=rollout, action="abort", actor=personas.developer)
+
+    assert impact.summary.startswith("1 devices offered v5 and not yet updated go back to their previous target, and 198 more")
+    assert set(targets(fleet["devices"][1:]).values()) == {4}
+    assert targets([done]) == {done.pk: 5}
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.ABORTED
+    assert Group.objects.get(pk=fleet["everyone"].pk).rolling_firmware is None
+
+
+def test_rollback_targets_updated_devices_at_the_version_they_ran_before(personas, fleet):
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%")
+    v3_device = fleet["devices"][0]
+    handshake(v3_device, 3), handshake(v3_device, 5)
+    other = fleet["devices"][1]
+    handshake(other, 4), handshake(other, 5)
+
+    impact = rollouts.action_impact(rollout, "rollback")
+    rollouts.rollout_act(rollout=rollout, action="rollback", actor=personas.developer)
+
+    assert impact.devices == 2 and impact.by_version == {3: 1, 4: 1}
+    assert targets([v3_device, other, fleet["devices"][2]]) == {v3_device.pk: 3, other.pk: 4, fleet["devices"][2].pk: 4}
+    # The next release decides afresh.
+    services.firmware_release(firmware=fleet["v5"], groups=[fleet["everyone"]], actor=personas.developer)
+    assert set(targets(fleet["devices"]).values()) == {5}
+
+
+def test_pause_and_resume_with_acknowledgement(personas, fleet):
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%", max_failure_percent=10)
+    handshake(fleet["devices"][0], 4)
+    services.device_update_failed(device=fleet["devices"][0], version=5)
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.HALTED
+
+    with pytest.raises(ValidationError) as refused:
+        rollouts.rollout_act(rollout=rollout, action="resume", actor=personas.developer)
+    assert "Acknowledge the 1 failures" in str(refused.value)
+    rollouts.rollout_act(rollout=rollout, action="resume", actor=personas.developer, acknowledge=True)
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.RUNNING and rollout.halted_reason == ""
+    assert handshake(fleet["devices"][1], 4).version == 5
+
+    rollouts.rollout_act(rollout=rollout, action="pause", actor=personas.developer)
+    assert handshake(fleet["devices"][2], 4) is None
+
+
+def test_a_release_waits_while_a_rollout_is_live(personas, fleet):
+    staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%")
+    with pytest.raises(ValidationError) as refused:
+        services.firmware_release(firmware=fleet["v4"], groups=[fleet["canary"]], actor=personas.developer)
+    assert "v5 is rolling out" in str(refused.value)
+
+
+def test_bad_stages_say_what_to_fix_and_change_nothing(personas, fleet):
+    for stages, message in [
+        ("10%, 50%", "end the stages with 100%"),
+        ("50%, 10%, 100%", "Shares are cumulative"),
+        ("nosuchgroup, 100%", "Unknown group: nosuchgroup"),
+        ("10%, prerelease, 100%", "Stages of named groups come first"),
+    ]:
+        with pytest.raises(ValidationError) as refused:
+            rollouts.rollout_spec(product=fleet["product"], stages=stages)
+        assert message in str(refused.value)
+    assert not Rollout.objects.exists()
+
+
+def test_stage_of_agrees_with_its_sql(personas, fleet):
+    from django.db import connection
+
+    spec = rollouts.rollout_spec(product=fleet["product"], stages="prerelease, 3%, 40%, 100%")
+    seed = 777
+    sql, params = rollouts.stage_sql(spec.stages, seed=seed, device="d")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT d.id, {sql} FROM devices_device d WHERE d.product_id = %s", [*params, fleet["product"].pk])
+        in_sql = dict(cursor.fetchall())
+    in_sql = {pk: stage for pk, stage in in_sql.items() if pk in {d.pk for d in fleet["devices"]}}
+    canary = {d.pk for d in fleet["devices"][:5]}
+    in_python = {d.pk: rollouts.stage_of(spec.stages, seed=seed, device_pk=d.pk,
+                                         group_ids={fleet["canary"].id} if d.pk in canary else set())
+                 for d in fleet["devices"]}
+    assert in_sql == in_python
