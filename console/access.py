@@ -46,3 +46,13 @@ def shown_group_name(membership: Membership, name: str | None, *, hidden: str | 
     if name is None or visible is None or name in visible:
         return name
     return hidden
+
+
+def membership_for_webhooks(user, product_ref) -> Membership:
+    """The membership of someone who may manage the product's webhooks (add, delete, send a test,
+    read the deliveries): Owners and Administrators, who always see the whole product. Outsiders
+    get 404, other members 403."""
+    membership = membership_for(user, product_ref)
+    if not membership.can_manage_team:
+        raise PermissionDenied("Only the product's Owner and Administrators manage webhooks.")
+    return membership

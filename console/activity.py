@@ -82,6 +82,10 @@ class Sentences:
             return format_html("{} {}", {"team.invite": "invited", "team.role": "changed the role of",
                                          "team.restrict": "changed the groups of", "team.remove": "removed"}.get(action, action),
                                details.get("user") or obj)
+        if action.startswith("webhook."):
+            return format_html("{} {}", {"webhook.create": "added the webhook", "webhook.delete": "deleted the webhook",
+                                         "webhook.test": "sent a test event to the webhook"}.get(action, action),
+                               details.get("url") or obj)
         return format_html("{} {}", action.replace(".", " ").replace("_", " "), obj)
 
     def _release(self, details) -> SafeString:

@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 
 from console import services
-from console.models import AccessToken, AuditEvent, Membership, Product, Role
+from console.models import AccessToken, AuditEvent, Membership, Product, Role, Webhook, WebhookDelivery
 
 VIEW, WRITE, PRODUCT_WIDE, TEAM = "view", "write", "product", "team"
 
@@ -351,3 +351,50 @@ class AuditEventAdmin(ProductScopedAdmin):
         )
         more = event.device_count - len(shown)  # beyond the first 100, or removed since
         return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
+
+
+class WebhookAdminBase(ProductScopedAdmin):
+    """Read-only, and only for the product's Owner and Administrators, as on the Webhooks page (the
+    deliveries carry the product's events). The signing secret is never shown here."""
+
+    needs = {"add": None, "change": None, "delete": None}
+
+    def allowed(self, request, action: str, obj=None) -> bool:
+        # The list is open to any member, as every list here, and holds only what they may see.
+        if action != "view" or obj is None or request.user.is_superuser:
+            return super().allowed(request, action, obj)
+        membership = member_map(request).get(self.product_id_of(obj))
+        return membership is not None and membership.allows(TEAM)
+
+    def get_queryset(self, request):
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        managed = [pid for pid, membership in member_map(request).items() if membership.allows(TEAM)]
+        return queryset.filter(**{f"{self.product_path}__in": managed})
+
+
+@admin.register(Webhook)
+class WebhookAdmin(WebhookAdminBase):
+    list_display = ["url", "product", "active", "description", "created_by", "created_at"]
+    list_filter = ["active", ("product", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["url", "description"]
+    list_select_related = ["product", "created_by"]
+    fields = ["product", "url", "description", "active", "created_by", "created_at"]
+    readonly_fields = fields
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(WebhookAdminBase):
+    product_path = "webhook__product"
+    list_display = ["created_at", "event", "webhook", "status", "attempts", "last_status_code", "next_attempt_at"]
+    list_filter = ["status", "event"]
+    search_fields = ["webhook__url", "event"]
+    list_select_related = ["webhook"]
+    date_hierarchy = "created_at"
+    fields = ["webhook", "event", "status", "attempts", "last_status_code", "last_error", "next_attempt_at",
+              "delivered_at", "created_at", "payload"]
+    readonly_fields = fields
+
+    def product_id_of(self, obj) -> int:
+        return obj.webhook.product_id

@@ -33,3 +33,9 @@ class MemberForm(forms.Form):
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, required=False, help_text="What the token is for, e.g. “CI release script”.")
     days = forms.IntegerField(min_value=1, max_value=365, initial=90, label="Expires after (days)")
+
+
+class WebhookForm(forms.Form):
+    # A plain text field: console.webhooks.validate_url says what is wrong (and the API shares it).
+    url = forms.CharField(label="URL", max_length=500)
+    description = forms.CharField(max_length=255, required=False)

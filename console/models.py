@@ -364,3 +364,57 @@ class AuditEventDevice(models.Model):
             for start in range(0, len(device_ids), 500):
                 chunk = device_ids[start : start + 500]
                 cursor.execute(f"{insert} device_id IN ({', '.join(['%s'] * len(chunk))})", [event.pk, *chunk])
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_hex(24)
+
+
+class Webhook(models.Model):
+    """A product's endpoint for rollout events (console.webhooks). The secret signs every delivery,
+    so it is kept as it is (not hashed); it is shown to people once, when the webhook is created."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField("URL", max_length=500)
+    secret = models.CharField(max_length=80, default=new_webhook_secret, editable=False)
+    description = models.CharField(max_length=255, blank=True)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or being sent) to one webhook, with what its last attempt got back."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["webhook", "-created_at"], name="webhook_delivery_recent"),
+            models.Index(fields=["webhook"], condition=models.Q(status="pending"), name="webhook_delivery_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.pk} to {self.webhook_id}"

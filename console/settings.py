@@ -136,6 +136,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # and run by `manage.py db_worker` (django-tasks' database backend; README, "Background work").
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
+# Webhooks go to https:// URLs only; http:// to this machine (127.0.0.1, ::1, localhost) is allowed
+# while developing (DEBUG) and in tests, never in production (FLEET_SECURE=1 turns it off).
+WEBHOOKS_ALLOW_LOOPBACK = env_bool("WEBHOOKS_ALLOW_LOOPBACK", DEBUG) and not env_bool("FLEET_SECURE", False)
+
 # Per-process by default (nothing shared between workers lives in it: sign-in failures are
 # counted in the database); CACHE_URL=redis://host:6379/0 points it at Redis.
 CACHES = {

@@ -3,15 +3,18 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
-from console import access, forms, htmx, services
+from console import access, forms, htmx, services, webhooks
 from console import activity as activity_sentences
-from console.models import AccessToken, AuditEvent, Membership, Role
+from console.models import AccessToken, AuditEvent, Membership, Role, Webhook, WebhookDelivery
 from devices.models import Device, normalize_device_id
 from groups import undo
 from groups.models import Group
@@ -163,6 +166,7 @@ ACTIVITY_KINDS = {
     "device": "Device groups",
     "firmware": "Firmware",
     "team": "Team",
+    "webhook": "Webhooks",
 }
 
 
@@ -240,3 +244,94 @@ def activity_undo(request, product, event_id):
         "next": activity_url,
     }
     return htmx.dialog(request, "console/activity_undo_dialog.html", context, name="undo-dialog")
+
+
+# Webhooks -----------------------------------------------------------------------------------
+
+RECENT_DELIVERIES = 20
+
+
+def _webhooks_context(membership, **extra):
+    recent = WebhookDelivery.objects.order_by("-created_at", "-id")[:RECENT_DELIVERIES]
+    hooks = (
+        Webhook.objects.filter(product=membership.product)
+        .select_related("created_by")
+        .prefetch_related(Prefetch("deliveries", queryset=recent, to_attr="recent_deliveries"))
+    )
+    return {
+        "membership": membership,
+        "product": membership.product,
+        "nav": "webhooks",
+        "webhooks": hooks,
+        # While anything is pending the list polls itself; the answer without pending stops it.
+        "pending": WebhookDelivery.objects.filter(
+            webhook__product=membership.product, status=WebhookDelivery.Status.PENDING
+        ).exists(),
+        "events": webhooks.EVENTS,
+        "form": extra.pop("form", None) or forms.WebhookForm(),
+        **extra,
+    }
+
+
+@never_cache  # a created webhook's secret is shown once
+@login_required
+@require_http_methods(["GET", "POST"])
+@htmx.vary_on_htmx
+def webhook_list(request, product):
+    """The webhooks with their recent deliveries, and "Add webhook" (which shows the secret once)."""
+    membership = access.membership_for_webhooks(request.user, product)
+    if request.method == "GET":
+        return render(request, htmx.partial(request, "console/webhooks.html", "webhook-list"), _webhooks_context(membership))
+    form = forms.WebhookForm(request.POST)
+    created = None
+    if form.is_valid():
+        try:
+            created = webhooks.webhook_create(
+                product=membership.product, url=form.cleaned_data["url"],
+                description=form.cleaned_data["description"], actor=request.user,
+            )
+        except ValidationError as error:
+            forms.add_service_errors(form, error)
+        else:
+            form = forms.WebhookForm()
+    context = _webhooks_context(membership, form=form, created=created)
+    if htmx.is_htmx(request):
+        # htmx swaps only 2xx answers: a refused form comes back with 200 and its errors.
+        response = render(request, "console/webhooks.html#webhook-create", context)
+        return trigger_client_event(response, "webhooksChanged", {}) if created else response
+    return render(request, "console/webhooks.html", context, status=400 if form.errors else 200)
+
+
+def _webhook_for(membership, webhook_id) -> Webhook:
+    return get_object_or_404(Webhook.objects.select_related("product"), pk=webhook_id, product=membership.product)
+
+
+@login_required
+@require_POST
+def webhook_test(request, product, webhook_id):
+    """"Send test event": queued for the worker; the delivery log shows how it went."""
+    membership = access.membership_for_webhooks(request.user, product)
+    delivery = webhooks.webhook_send_test(webhook=_webhook_for(membership, webhook_id), actor=request.user)
+    message = f"Test event queued (delivery {delivery.pk}). Its result appears in the delivery log."
+    if request.htmx:
+        response = trigger_client_event(HttpResponse(status=204), "webhooksChanged", {})
+        return htmx.message_event(response, message)
+    messages.success(request, message)
+    return redirect("webhooks", product=membership.product.slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@htmx.vary_on_htmx
+def webhook_delete(request, product, webhook_id):
+    """Delete a webhook after a confirmation dialog."""
+    membership = access.membership_for_webhooks(request.user, product)
+    hook = _webhook_for(membership, webhook_id)
+    list_url = reverse("webhooks", kwargs={"product": membership.product.slug})
+    if request.method == "POST":
+        webhooks.webhook_delete(webhook=hook, actor=request.user)
+        return htmx.finished(request, message=f"Webhook {hook.url} was deleted; it gets no more events.",
+                             events=("webhooksChanged",), next=list_url)
+    context = {"membership": membership, "product": membership.product, "nav": "webhooks", "webhook": hook,
+               "pending": hook.deliveries.filter(status=WebhookDelivery.Status.PENDING).count()}
+    return htmx.dialog(request, "console/webhook_delete_dialog.html", context, name="webhook-delete-dialog")

@@ -15,7 +15,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
 
-from console import auth_api, users_api
+from console import auth_api, users_api, webhooks_api
 from console.api import errors
 from console.api.auth import TokenAuth
 from console.api.errors import ApiError
@@ -231,6 +231,7 @@ api.add_router("", groups_api.router, tags=["Device groups"])
 api.add_router("", devices_api.router, tags=["Product devices"])
 api.add_router("", firmware_api.router, tags=["Product firmware"])
 api.add_router("", gateway_api.router, tags=["Device gateway"])
+api.add_router("", webhooks_api.router, tags=["Webhooks"])
 
 
 def api_not_found(request):

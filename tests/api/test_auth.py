@@ -258,6 +258,10 @@ def test_the_openapi_schema_describes_every_endpoint(client):
         "/v1/products/{product}/devices.csv",
         "/v1/products/{product}/memberships/import",
         "/v1/products/{product}/events/{event_id}/undo",
+        "/v1/products/{product}/webhooks",
+        "/v1/products/{product}/webhooks/{webhook_id}",
+        "/v1/products/{product}/webhooks/{webhook_id}/test",
+        "/v1/products/{product}/webhooks/{webhook_id}/deliveries",
     }
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
     assert schema["components"]["securitySchemes"]["DeviceKeyAuth"]["scheme"] == "basic"

@@ -17,7 +17,7 @@ from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.test import Client
 
-from console.models import AccessToken, AuditEvent, Membership, Role
+from console.models import AccessToken, AuditEvent, Membership, Role, Webhook, WebhookDelivery
 from firmware.models import FirmwareUpdate
 from groups.models import GroupMembership
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory, MembershipFactory, UserFactory
@@ -33,6 +33,8 @@ RULES = {
     "console.membership": ("view", "team", "team", "team"),
     "console.accesstoken": ("own", None, None, None),
     "console.auditevent": ("view", None, None, None),
+    "console.webhook": ("team", None, None, None),
+    "console.webhookdelivery": ("team", None, None, None),
     "devices.device": ("view", None, "write", "product"),
     "groups.group": ("view", "product", "product", "product"),
     "firmware.firmware": ("view", None, "product", None),
@@ -93,11 +95,14 @@ def world(personas):
         group.memberships.create(device=device)
         firmware = FirmwareFactory(product=product, version=1)
         token_user = users["developer"] if slug == "acme" else users["outsider"]
+        webhook = Webhook.objects.create(product=product, url=f"https://{slug}.example.com/hooks")
         objects[slug] = {
             "console.product": product,
             "console.membership": Membership.objects.get(user=member, product=product),
             "console.accesstoken": AccessToken.issue(user=token_user)[0],
             "console.auditevent": AuditEvent.record(product=product, actor=actor, action="matrix.test"),
+            "console.webhook": webhook,
+            "console.webhookdelivery": WebhookDelivery.objects.create(webhook=webhook, event="webhook.test"),
             "devices.device": device,
             "groups.group": group,
             "firmware.firmware": firmware,

@@ -18,7 +18,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from console.models import AccessToken, AuditEvent, Membership
+from console.models import AccessToken, AuditEvent, Membership, Webhook
 from devices.models import Device
 from groups import services
 from tests.factories import DeviceFactory, FirmwareFactory
@@ -61,6 +61,9 @@ CONSOLE = {
     "firmware:device_lock": ("write", "post", "/products/{p}/firmware/devices/{d}/lock/", {"version": "3"}),
     "firmware:device_unlock": ("write", "post", "/products/{p}/firmware/devices/{d}/unlock/", {}),
     "firmware:device_development": ("write", "post", "/products/{p}/firmware/devices/{d}/development/", {"development": "true"}),
+    "webhooks": ("team", "get", "/products/{p}/webhooks/", None),
+    "webhook_test": ("team", "post", "/products/{p}/webhooks/{w}/test/", {}),
+    "webhook_delete": ("team", "get", "/products/{p}/webhooks/{w}/delete/", None),
 }
 API = {
     "api:list_groups": ("read", "get", "/v1/products/{p}/groups", None),
@@ -92,6 +95,11 @@ API = {
     "api:apply_undo": ("write", "post", "/v1/products/{p}/events/{e}/undo", None),
     "api:release_lint": ("read", "get", "/v1/products/{p}/release_lint", None),
     "api:impact": ("read", "get", "/v1/products/{p}/impact?action=edit_groups_for_firmware&firmware_version=3", None),
+    "api:list_webhooks": ("team", "get", "/v1/products/{p}/webhooks", None),
+    "api:create_webhook": ("team", "post", "/v1/products/{p}/webhooks", {"url": "https://example.com/new"}),
+    "api:delete_webhook": ("team", "delete", "/v1/products/{p}/webhooks/{w}", None),
+    "api:test_webhook": ("team", "post", "/v1/products/{p}/webhooks/{w}/test", None),
+    "api:list_deliveries": ("team", "get", "/v1/products/{p}/webhooks/{w}/deliveries", None),
 }
 # The device gateway: a device's own credentials, never a member's (test below).
 GATEWAY = {
@@ -169,6 +177,7 @@ def world(personas):
         "g": personas.restricted_group.pk,
         "gname": personas.restricted_group.name,
         "m": Membership.objects.get(user=personas.viewer).pk,
+        "w": Webhook.objects.create(product=personas.product, url="https://example.com/hooks").pk,
     }
 
 
