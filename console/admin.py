@@ -398,3 +398,11 @@ class WebhookDeliveryAdmin(WebhookAdminBase):
 
     def product_id_of(self, obj) -> int:
         return obj.webhook.product_id
+
+
+# The task queue registers its own admin, which lists every product's tasks with their arguments:
+# not for support staff, whose admin follows product roles. `manage.py db_worker` logs the tasks.
+from django_tasks_db.models import DBTaskResult  # noqa: E402
+
+if admin.site.is_registered(DBTaskResult):
+    admin.site.unregister(DBTaskResult)

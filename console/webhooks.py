@@ -29,10 +29,13 @@ from console.api.parsing import timestamp
 from console.models import AuditEvent, Webhook, WebhookDelivery
 
 EVENTS = (
+    "rollout.scheduled",
     "rollout.started",
     "rollout.stage_opened",
     "rollout.halted",
+    "rollout.paused",
     "rollout.resumed",
+    "rollout.advanced",
     "rollout.completed",
     "rollout.aborted",
     "rollout.rolled_back",

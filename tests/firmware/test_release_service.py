@@ -261,12 +261,14 @@ def test_release_and_impact_take_the_same_number_of_queries_for_any_fleet_size(p
         GroupFactory(product=product, devices=DeviceFactory.create_batch(size, product=product))
         DeviceFactory.create_batch(size, product=product)
         # savepoint, lock product, firmware (with its proof) and groups, groups before, released
-        # versions, impact, two group updates, product default, audit event, release savepoint
-        with django_assert_num_queries(12):
+        # versions, the live rollout (none) twice (the release waits for one; the rule reads it),
+        # impact, devices kept on a version by a stopped rollout, two group updates, product
+        # default, audit event, release savepoint
+        with django_assert_num_queries(15):
             services.firmware_release(firmware=v5, groups=[beta], product_default=True, actor=personas.developer)
         # groups before, the versions released to groups, then the impact over the whole fleet
-        # in one statement
-        with django_assert_num_queries(3):
+        # in one statement, and the live rollout (none) that the rule reads
+        with django_assert_num_queries(4):
             impact = services.release_plan(firmware=v5, groups=[], product_default=False).impact()
         assert impact.total == 0
         services.firmware_release(firmware=v5, groups=[beta], product_default=False, actor=personas.developer)
