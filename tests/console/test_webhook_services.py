@@ -110,8 +110,9 @@ def test_emit_without_webhooks_queues_nothing(personas):
 
 def test_the_events_are_the_rollout_events_and_the_test_event():
     assert set(webhooks.EVENTS) == {
-        "rollout.started", "rollout.stage_opened", "rollout.halted", "rollout.resumed", "rollout.completed",
-        "rollout.aborted", "rollout.rolled_back", "webhook.test",
+        "rollout.scheduled", "rollout.started", "rollout.stage_opened", "rollout.paused", "rollout.halted",
+        "rollout.resumed", "rollout.advanced", "rollout.completed", "rollout.aborted", "rollout.rolled_back",
+        "webhook.test",
     }
 
 

@@ -144,7 +144,7 @@ def test_the_dry_run_and_the_import_take_a_bounded_number_of_queries(personas, f
     # Each counts the live rollout that the rule reads (none here).
     with django_assert_num_queries(29 + on_sqlite):
         csv_import.memberships_import_plan(membership=membership, text=text, mode="replace")
-    with django_assert_num_queries(31 + on_sqlite + id_lookups(writes=1)):
+    with django_assert_num_queries(30 + on_sqlite + id_lookups(writes=1)):
         plan = csv_import.memberships_import(membership=membership, text=text, mode="replace", actor=personas.developer)
     assert plan.changed_devices == 40
 
