@@ -317,3 +317,18 @@ class RolloutStage(models.Model):
         offered = self.offered - self.acknowledged_offered
         failed = self.failed - self.acknowledged_failed
         return 100 * failed / offered if offered > 0 else 0.0
+
+
+class RolloutSample(models.Model):
+    """The rollout's totals at one moment, taken by each check and each event, for the progress
+    chart: a few hundred rows for a rollout of days, whatever the size of the fleet."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="samples")
+    at = models.DateTimeField()
+    offered = models.PositiveIntegerField()
+    updated = models.PositiveIntegerField()
+    failed = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["rollout", "at"]
+        indexes = [models.Index(fields=["rollout", "at"], name="rollout_sample_at")]

@@ -27,13 +27,24 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, F
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from console import webhooks
 from console.models import AuditEvent, Product
 from devices.models import Device
-from firmware.models import BUCKETS, SEED_LIMIT, Firmware, FirmwareUpdate, Rollout, RolloutStage, rollout_bucket, rollout_bucket_sql
+from firmware.models import (
+    BUCKETS,
+    SEED_LIMIT,
+    Firmware,
+    FirmwareUpdate,
+    Rollout,
+    RolloutSample,
+    RolloutStage,
+    rollout_bucket,
+    rollout_bucket_sql,
+)
 from groups.models import Group, GroupMembership
 
 # How often a running rollout checks its soak time and the timeout of offered devices.
@@ -333,10 +344,17 @@ def _schedule_tick(rollout: Rollout, *, at) -> None:
 
 
 def _event(rollout: Rollout, action: str, actor, **details) -> None:
-    """The audit event and the webhook of something that happened to a rollout."""
+    """The audit event, the webhook and a sample of the totals, for something that happened to a
+    rollout."""
     details = {"rollout": rollout.pk, "version": rollout.firmware.version, **details}
     AuditEvent.record(product=rollout.product, actor=actor, action=action, obj=rollout.firmware, **details)
     webhooks.emit(product=rollout.product, event=action, data=details)
+    _sample(rollout, now=timezone.now())
+
+
+def _sample(rollout: Rollout, *, now) -> None:
+    totals = rollout.stages.aggregate(offered=Sum("offered"), updated=Sum("updated"), failed=Sum("failed"))
+    RolloutSample.objects.create(rollout=rollout, at=now, **{key: value or 0 for key, value in totals.items()})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,6 +429,7 @@ def tick(rollout_id: int, generation: int, *, now=None) -> None:
     if rollout.status != Rollout.Status.RUNNING:
         return
     _time_out(rollout, now=now)
+    _sample(rollout, now=now)
     rollout.refresh_from_db(fields=["status"])
     if rollout.status != Rollout.Status.RUNNING:
         return
@@ -539,12 +558,32 @@ def action_impact(rollout: Rollout, action: str) -> ActionImpact:
 _PAST = {"pause": "paused", "resume": "resumed", "advance": "advanced", "abort": "aborted", "rollback": "rolled back"}
 
 
+RESTRICTED_MESSAGE = (
+    "This rollout releases v{version} beyond the groups you have access to{default}, so only a member "
+    "with access to the whole product can act on it. Ask an Administrator."
+)
+
+
+def check_may_act(rollout: Rollout, membership) -> None:
+    """A member restricted to groups acts only on rollouts within them, as with releases: none that
+    sets the default, none releasing to a group outside their access."""
+    restricted = membership.restricted_group_ids() if membership is not None else None
+    if restricted is None:
+        return
+    outside = rollout.release_groups.exclude(id__in=restricted).exists()
+    if rollout.sets_default or outside:
+        raise PermissionDenied(RESTRICTED_MESSAGE.format(
+            version=rollout.firmware.version, default=" (it sets the product default)" if rollout.sets_default else ""))
+
+
 @transaction.atomic
-def rollout_act(*, rollout: Rollout, action: str, actor, acknowledge: bool = False) -> Rollout:
+def rollout_act(*, rollout: Rollout, action: str, actor, acknowledge: bool = False, membership=None) -> Rollout:
     """Carry out one of ACTIONS on the rollout, under its lock; refused (ValidationError) when its
-    state does not allow it. Resume needs `acknowledge` after failures."""
+    state does not allow it, (PermissionDenied) to a restricted member beyond their groups. Resume
+    needs `acknowledge` after failures."""
     if action not in ACTIONS:
         raise ValidationError({"action": [f"Unknown action: choose one of {', '.join(ACTIONS)}."]})
+    check_may_act(rollout, membership)
     # The product first, as releases lock it, then the rollout.
     Product.objects.select_for_update(no_key=True).get(pk=rollout.product_id)
     rollout = Rollout.objects.select_for_update().select_related("product", "firmware").get(pk=rollout.pk)
@@ -625,3 +664,30 @@ def _roll_back(rollout: Rollout) -> None:
         Product.objects.filter(pk=rollout.product_id, default_firmware=rollout.firmware).update(
             default_firmware_id=versions.get(previous.get("default"))
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# For people reading about one device
+
+
+def device_status(device: Device, *, rollout_open: bool) -> str | None:
+    """A sentence on the live rollout for the device page's "why", when the rollout releases to
+    the device (a group of it, or the default): whether its stage is open, else when it opens.
+    `rollout_open` is the device's `target_rollout_open` annotation (the rule's own answer)."""
+    rollout = live_rollout(device.product_id)
+    if rollout is None:
+        return None
+    group_ids = set(GroupMembership.objects.filter(device=device).values_list("group_id", flat=True))
+    if not rollout.sets_default and not rollout.release_groups.filter(id__in=group_ids).exists():
+        return None
+    version = rollout.firmware.version
+    stages = specs_of(rollout)
+    index = stage_of(stages, seed=rollout.seed, device_pk=device.pk, group_ids=group_ids)
+    stage = stages[index]
+    where = f"stage {index + 1} ({stage.label})" if stage.share is None else f"stage {index + 1} of {len(stages)}"
+    if rollout_open:
+        return f"v{version} is rolling out; this device's {where} is open."
+    if rollout.status == Rollout.Status.RUNNING or rollout.status == Rollout.Status.SCHEDULED:
+        opens = f"at {stage.label}" if stage.share is not None else f"with {stage.label}"
+        return f"v{version} is rolling out; this device's stage opens {opens} ({where})."
+    return f"v{version}'s rollout is {rollout.get_status_display().lower()}; this device has not been offered it ({where})."
