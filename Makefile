@@ -24,10 +24,13 @@ clients:
 		else echo "npm not found: the Particle client compatibility tests cannot run"; fi; \
 	fi
 
+# The console and, beside it, the task queue's worker (rollout checks, webhook deliveries), stopped together.
 run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	@echo "Fleet Console on http://127.0.0.1:$(PORT)/ (sign in with a user above)"
+	@echo "Fleet Console on http://127.0.0.1:$(PORT)/ (sign in with a user above); task worker running beside it"
+	$(PY) manage.py db_worker --no-reload --interval 1 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: venv clients

@@ -381,6 +381,9 @@ def updated(*, rollout_id: int, stage: int) -> None:
 def failed(*, rollout_id: int, stage: int, count: int = 1, timed_out: bool = False) -> None:
     """Count failures against the stage's gate, and halt the rollout at once if it fails: two
     UPDATEs, whatever the size of the fleet."""
+    # Locks in one order everywhere: the rollout's row, then its stage's (the checks of `tick` hold
+    # the rollout's while they count timeouts).
+    Rollout.objects.select_for_update(no_key=True).filter(pk=rollout_id).values_list("id").first()
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE firmware_rolloutstage SET failed = failed + %s, timed_out = timed_out + %s"
@@ -448,13 +451,22 @@ def gate_passes(stage: RolloutStage) -> bool:
 
 def _time_out(rollout: Rollout, *, now) -> None:
     """Offered devices that have not reported the version within the timeout have failed."""
-    late = FirmwareUpdate.objects.filter(rollout=rollout, status=FirmwareUpdate.Status.PENDING, created_at__lt=now - rollout.timeout)
-    counts = dict(late.values_list("stage").annotate(n=Count("id")).order_by())
-    if not counts:
+    # Updates a device is settling right now are skipped (SKIP LOCKED): the next check sees them.
+    late = list(
+        FirmwareUpdate.objects.select_for_update(skip_locked=True)
+        .filter(rollout=rollout, status=FirmwareUpdate.Status.PENDING, created_at__lt=now - rollout.timeout)
+        .values_list("id", "stage")
+    )
+    if not late:
         return
+    counts: dict[int, int] = {}
+    for _id, stage in late:
+        counts[stage] = counts.get(stage, 0) + 1
     minutes = int(rollout.timeout.total_seconds() // 60)
-    late.update(status=FirmwareUpdate.Status.FAILED, finished_at=now,
-                reason=f"Timed out: v{rollout.firmware.version} not reported within {minutes} min.")
+    FirmwareUpdate.objects.filter(id__in=[update_id for update_id, _stage in late]).update(
+        status=FirmwareUpdate.Status.FAILED, finished_at=now,
+        reason=f"Timed out: v{rollout.firmware.version} not reported within {minutes} min.",
+    )
     for stage, count in sorted(counts.items()):
         failed(rollout_id=rollout.pk, stage=stage, count=count, timed_out=True)
 
