@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import F
+from django.utils import timezone
 
 from console.models import AuditEvent
 from devices.models import Device
@@ -35,7 +36,7 @@ def pass_time(rollout, delta):
     """As if `delta` had passed: the rollout's stored times and its queued checks move back."""
     from django_tasks_db.models import DBTaskResult
 
-    Rollout.objects.filter(pk=rollout.pk).update(stage_opened_at=F("stage_opened_at") - delta)
+    Rollout.objects.filter(pk=rollout.pk).update(stage_opened_at=F("stage_opened_at") - delta, starts_at=F("starts_at") - delta)
     RolloutStage.objects.filter(rollout=rollout, opened_at__isnull=False).update(opened_at=F("opened_at") - delta)
     FirmwareUpdate.objects.filter(rollout=rollout).update(created_at=F("created_at") - delta)
     DBTaskResult.objects.filter(status="READY").update(run_after=F("run_after") - delta)
@@ -275,3 +276,32 @@ def test_stage_of_agrees_with_its_sql(personas, fleet):
                                          group_ids={fleet["canary"].id} if d.pk in canary else set())
                  for d in fleet["devices"]}
     assert in_sql == in_python
+
+
+def test_a_scheduled_rollout_opens_nothing_until_its_start(personas, fleet):
+    starts = timezone.now() + timedelta(hours=1)
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%", starts_at=starts.isoformat())
+
+    assert rollout.status == Rollout.Status.SCHEDULED and rollout.current_stage == -1
+    assert set(targets(fleet["devices"]).values()) == {4}
+    assert run_due_tasks() == 0  # its check waits for the start
+
+    pass_time(rollout, timedelta(minutes=61))
+    run_due_tasks()
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.RUNNING and rollout.current_stage == 0
+    assert targets(fleet["devices"][:6]) == {d.pk: (5 if i < 5 else 4) for i, d in enumerate(fleet["devices"][:6])}
+    assert list(AuditEvent.objects.filter(action__startswith="rollout.").order_by("id").values_list("action", flat=True)) == [
+        "rollout.scheduled", "rollout.started", "rollout.stage_opened"]
+
+
+def test_a_device_page_sentence_says_when_its_stage_opens(personas, fleet):
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 50%, 100%")
+    canary_device = fleet["devices"][0]
+    later = next(d for d in fleet["devices"][5:] if rollout_bucket(d.pk, rollout.seed) >= BUCKETS // 2)
+    row = {d.pk: d.target_rollout_open for d in Device.objects.with_target().filter(pk__in=[canary_device.pk, later.pk])}
+
+    assert rollouts.device_status(canary_device, rollout_open=row[canary_device.pk]) == (
+        "v5 is rolling out; this device's stage 1 (prerelease) is open.")
+    assert rollouts.device_status(later, rollout_open=row[later.pk]) == (
+        "v5 is rolling out; this device's stage opens at 100% (stage 3 of 3).")
