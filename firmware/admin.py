@@ -5,7 +5,7 @@ from django.db.models.functions import Coalesce
 from console.admin import PRODUCT_WIDE, ProductScopedAdmin
 from devices.models import Device
 from firmware import services
-from firmware.models import Firmware, FirmwareUpdate
+from firmware.models import Firmware, FirmwareUpdate, Rollout, RolloutStage
 
 
 @admin.register(Firmware)
@@ -51,3 +51,32 @@ class FirmwareUpdateAdmin(ProductScopedAdmin):
 
     def scope(self, queryset, membership):
         return queryset.filter(device__in=Device.objects.visible_to(membership))
+
+
+class RolloutStageInline(admin.TabularInline):
+    model = RolloutStage
+    fields = ["index", "share", "soak", "max_failure_percent", "min_updated", "targeted", "offered", "updated",
+              "failed", "timed_out", "opened_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Rollout)
+class RolloutAdmin(ProductScopedAdmin):
+    # Rollouts start with a release and are acted on (pause, resume, ...) in the console and the
+    # API, which show each action's impact first; support staff look here.
+    needs = {"add": None, "change": None, "delete": None}
+    list_display = ["firmware", "product", "status", "current_stage", "halted_reason", "created_at", "ended_at"]
+    list_filter = ["status", ("product", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["firmware", "product"]
+    readonly_fields = ["product", "firmware", "status", "sets_default", "current_stage", "open_share", "halted_reason",
+                       "starts_at", "started_at", "ended_at", "timeout", "created_by", "created_at"]
+    exclude = ["release_groups", "seed", "previous", "tick_generation", "stage_opened_at"]
+    inlines = [RolloutStageInline]

@@ -9,6 +9,8 @@ new one until someone writes down who may see and change it. Kinds of access (Me
 user, "superuser" nobody here, None nobody through the admin.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -18,7 +20,7 @@ from django.db import transaction
 from django.test import Client
 
 from console.models import AccessToken, AuditEvent, Membership, Role, Webhook, WebhookDelivery
-from firmware.models import FirmwareUpdate
+from firmware.models import FirmwareUpdate, Rollout
 from groups.models import GroupMembership
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory, MembershipFactory, UserFactory
 
@@ -39,6 +41,7 @@ RULES = {
     "groups.group": ("view", "product", "product", "product"),
     "firmware.firmware": ("view", None, "product", None),
     "firmware.firmwareupdate": ("view", None, None, None),
+    "firmware.rollout": ("view", None, None, None),
     "auth.user": ("superuser", "superuser", "superuser", "superuser"),
     "auth.group": ("superuser", "superuser", "superuser", "superuser"),
     "axes.accessattempt": ("superuser", "superuser", "superuser", "superuser"),
@@ -107,6 +110,8 @@ def world(personas):
             "groups.group": group,
             "firmware.firmware": firmware,
             "firmware.firmwareupdate": FirmwareUpdate.objects.create(product=product, device=device, from_version=None, to_version=1),
+            "firmware.rollout": Rollout.objects.create(product=product, firmware=firmware, seed=1, timeout=timedelta(hours=1),
+                                                       status=Rollout.Status.COMPLETED),
             "auth.user": token_user,
             "auth.group": UserGroup.objects.create(name=f"{slug}-staff"),
             "axes.accessattempt": AccessAttempt.objects.create(username=f"{slug}-guess", ip_address="10.0.0.1", user_agent="x", failures_since_start=1),
