@@ -105,8 +105,10 @@ def _group_version(scenario: Scenario, path: str, rollout_open):
     return Case(*whens, default=current, output_field=IntegerField())
 
 
-def _best_member_group(scenario: Scenario, rollout_open):
-    """Subqueries for the device's own best released group: (version, name)."""
+def _best_member_group(scenario: Scenario, rollout_open, version_name: str):
+    """Subqueries for the device's own best released group: (version, name). The name is the first
+    by name among the groups of that version, read by `version_name`, the version's annotation
+    (ordering by the version expression itself is beyond SQLite's correlated subqueries)."""
     from groups.models import GroupMembership
 
     best = (
@@ -116,14 +118,14 @@ def _best_member_group(scenario: Scenario, rollout_open):
     )
     if scenario.remove_groups:
         best = best.exclude(group_id__in=scenario.remove_groups)
-    best = best.order_by("-effective_version", "group__name")
+    named = best.filter(effective_version=OuterRef(version_name)).order_by("group__name")
     return (
-        Subquery(best.values("effective_version")[:1], output_field=IntegerField()),
-        Subquery(best.values("group__name")[:1], output_field=CharField()),
+        Subquery(best.order_by("-effective_version").values("effective_version")[:1], output_field=IntegerField()),
+        Subquery(named.values("group__name")[:1], output_field=CharField()),
     )
 
 
-def _best_added_group(scenario: Scenario, rollout_open):
+def _best_added_group(scenario: Scenario, rollout_open, version_name: str):
     """Subqueries for the best released group among those every device joins: (version, name)."""
     from groups.models import Group
 
@@ -131,11 +133,11 @@ def _best_added_group(scenario: Scenario, rollout_open):
         Group.objects.filter(id__in=scenario.add_groups)
         .annotate(effective_version=_group_version(scenario, "", rollout_open))
         .filter(effective_version__isnull=False)
-        .order_by("-effective_version", "name")
     )
+    named = best.filter(effective_version=OuterRef(version_name)).order_by("name")
     return (
-        Subquery(best.values("effective_version")[:1], output_field=IntegerField()),
-        Subquery(best.values("name")[:1], output_field=CharField()),
+        Subquery(best.order_by("-effective_version").values("effective_version")[:1], output_field=IntegerField()),
+        Subquery(named.values("name")[:1], output_field=CharField()),
     )
 
 
@@ -166,9 +168,9 @@ def annotations(scenario: Scenario = CURRENT, *, prefix: str = "target") -> dict
     gv, gn = f"{prefix}_group_version", f"{prefix}_group_name"
     result = {f"{prefix}_rollout_open": ExpressionWrapper(rollout_open_condition(), output_field=BooleanField())}
     rollout_open = Exact(OuterRef(f"{prefix}_rollout_open"), True)
-    member_version, member_name = _best_member_group(scenario, rollout_open)
     if scenario.add_groups:
-        added_version, added_name = _best_added_group(scenario, rollout_open)
+        member_version, member_name = _best_member_group(scenario, rollout_open, f"{prefix}_member_version")
+        added_version, added_name = _best_added_group(scenario, rollout_open, f"{prefix}_added_version")
         result[f"{prefix}_member_version"] = member_version
         result[f"{prefix}_member_name"] = member_name
         result[f"{prefix}_added_version"] = added_version
@@ -186,7 +188,7 @@ def annotations(scenario: Scenario = CURRENT, *, prefix: str = "target") -> dict
         result[gv] = Case(When(added_wins, then=av), default=mv, output_field=IntegerField())
         result[gn] = Case(When(added_wins, then=an), default=mn, output_field=CharField())
     else:
-        result[gv], result[gn] = member_version, member_name
+        result[gv], result[gn] = _best_member_group(scenario, rollout_open, gv)
 
     if scenario.default is UNCHANGED:
         result[f"{prefix}_default_version"] = Case(

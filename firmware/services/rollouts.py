@@ -387,7 +387,7 @@ def failed(*, rollout_id: int, stage: int, count: int = 1, timed_out: bool = Fal
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE firmware_rolloutstage SET failed = failed + %s, timed_out = timed_out + %s"
-            " WHERE rollout_id = %s AND index = %s"
+            " WHERE rollout_id = %s AND \"index\" = %s"
             " RETURNING failed, offered, acknowledged_failed, acknowledged_offered, max_failure_percent",
             [count, count if timed_out else 0, rollout_id, stage],
         )
