@@ -373,9 +373,9 @@ class LiveRollout:
             opened = [f"{rollout_bucket_sql(f'{device}.id', str(int(self.seed)))} < %s"]
             params.append(self.open_share)
             if self.canary_group_ids:
-                opened.append(
-                    f"EXISTS (SELECT 1 FROM groups_groupmembership cm WHERE cm.device_id = {device}.id"
-                    f" AND cm.group_id IN ({_placeholders(self.canary_group_ids)}))"
+                opened.append(  # not correlated: the canary groups' members are read once
+                    f"{device}.id IN (SELECT cm.device_id FROM groups_groupmembership cm"
+                    f" WHERE cm.group_id IN ({_placeholders(self.canary_group_ids)}))"
                 )
                 params += list(self.canary_group_ids)
             sql = f"({sql} OR {' OR '.join(opened)})"

@@ -215,8 +215,9 @@ def stage_sql(specs, *, seed: int, device: str) -> tuple[str, list]:
     for index, spec in enumerate(specs):
         if spec.share is None:
             ids = [group.id for group in spec.groups]
-            whens.append(f"WHEN EXISTS (SELECT 1 FROM groups_groupmembership sm WHERE sm.device_id = {device}.id"
-                         f" AND sm.group_id IN ({', '.join(['%s'] * len(ids))})) THEN {index}")
+            # Not correlated: the planner reads the canary groups' members once (a hashed subplan).
+            whens.append(f"WHEN {device}.id IN (SELECT sm.device_id FROM groups_groupmembership sm"
+                         f" WHERE sm.group_id IN ({', '.join(['%s'] * len(ids))})) THEN {index}")
             params += ids
         else:
             whens.append(f"WHEN {rollout_bucket_sql(f'{device}.id', str(int(seed)))} < %s THEN {index}")
