@@ -64,6 +64,8 @@ class Sentences:
             return format_html("deleted v{}", details.get("version"))
         if action == "firmware.release":
             return self._release(details)
+        if action.startswith("rollout."):
+            return self._rollout(action, details)
         if action in ("device.lock", "device.unlock"):
             verb = f"locked {obj} to v{details.get('locked_after')}" if action == "device.lock" else f"unlocked {obj}"
             return format_html("{}", verb)
@@ -87,6 +89,54 @@ class Sentences:
                                          "webhook.test": "sent a test event to the webhook"}.get(action, action),
                                details.get("url") or obj)
         return format_html("{} {}", action.replace(".", " ").replace("_", " "), obj)
+
+    def _rollout_link(self, details) -> SafeString:
+        name = f"v{details.get('version')} rollout"
+        if not details.get("rollout"):
+            return format_html("the {}", name)
+        url = reverse("firmware:rollout", kwargs={"product": self.membership.product.slug, "rollout_id": details["rollout"]})
+        return format_html('the <a href="{}">{}</a>', url, name)
+
+    def _stage_label(self, label) -> str:
+        """A stage's label ("10%" or group names), with names a restricted member may not read hidden."""
+        parts = [part.strip() for part in str(label or "").split(",") if part.strip()]
+        return ", ".join(part if part.endswith("%") else access.shown_group_name(self.membership, part) for part in parts)
+
+    def _stages(self, summary) -> str:
+        return " → ".join(self._stage_label(part) for part in str(summary or "").split(" → ") if part)
+
+    def _rollout(self, action, details) -> SafeString:
+        rollout = self._rollout_link(details)
+        number = lambda key: f"{details.get(key) or 0:,}"  # noqa: E731
+        if action == "rollout.scheduled":
+            return format_html("scheduled {} ({}) to start at {}", rollout, self._stages(details.get("stages")),
+                               str(details.get("starts_at", ""))[:16].replace("T", " "))
+        if action == "rollout.started":
+            return format_html("started {} ({}): {} targeted", rollout, self._stages(details.get("stages")),
+                               _devices(details.get("targeted") or 0))
+        if action == "rollout.stage_opened":
+            return format_html("opened stage {} of {} ({}) of {}: {}", details.get("stage"), details.get("stages"),
+                               self._stage_label(details.get("opens")), rollout, _devices(details.get("targeted") or 0))
+        if action == "rollout.paused":
+            return format_html("paused {}", rollout)
+        if action == "rollout.resumed":
+            acknowledged = details.get("acknowledged") or 0
+            if acknowledged:
+                return format_html("resumed {}, acknowledging {} failure{}", rollout, number("acknowledged"),
+                                   "" if acknowledged == 1 else "s")
+            return format_html("resumed {}", rollout)
+        if action == "rollout.advanced":
+            return format_html("advanced {} past stage {} without waiting for its gate", rollout, details.get("stage"))
+        if action == "rollout.halted":
+            return format_html("halted {}: {}", rollout, details.get("reason", ""))
+        if action == "rollout.completed":
+            return format_html("completed {}: {} updated, {} failed", rollout, number("updated"), number("failed"))
+        if action == "rollout.aborted":
+            return format_html("aborted {}: {} went back to their previous target", rollout, _devices(details.get("returned") or 0))
+        if action == "rollout.rolled_back":
+            return format_html("rolled back {}: {} targeted back to the version they ran before", rollout,
+                               _devices(details.get("devices") or 0))
+        return format_html("{} {}", action.replace(".", " ").replace("_", " "), rollout)
 
     def _release(self, details) -> SafeString:
         version = self._version(details.get("version"))

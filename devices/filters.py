@@ -112,6 +112,8 @@ class DeviceFilter(django_filters.FilterSet):
     # The devices an audit event named (the Activity page links here); events of other products
     # name none of this product's devices.
     event = django_filters.NumberFilter(method="filter_event", label="Changed by", widget=forms.HiddenInput)
+    # The devices whose update failed in one rollout of this product (the rollout page links here).
+    rollout_failed = django_filters.NumberFilter(method="filter_rollout_failed", label="Failed in rollout", widget=forms.HiddenInput)
     sort = django_filters.ChoiceFilter(
         method="filter_noop", choices=list(SORT_LABELS.items()), empty_label=None, label="Sort"
     )
@@ -168,6 +170,23 @@ class DeviceFilter(django_filters.FilterSet):
         from console.models import AuditEventDevice
 
         return queryset.filter(pk__in=AuditEventDevice.objects.filter(event_id=value).values("device_id"))
+
+    def filter_rollout_failed(self, queryset, name, value):
+        from firmware.models import FirmwareUpdate
+
+        failed = FirmwareUpdate.objects.filter(
+            rollout_id=value, rollout__product=self.membership.product, status=FirmwareUpdate.Status.FAILED
+        )
+        return queryset.filter(pk__in=failed.values("device_id"))
+
+    def failed_rollout(self):
+        """The rollout of the `rollout_failed` filter, for its chip (None if it names none of the product's)."""
+        from firmware.models import Rollout
+
+        value = self.form.cleaned_data.get("rollout_failed") if self.is_bound and self.form.is_valid() else None
+        if value is None:
+            return None
+        return Rollout.objects.filter(product=self.membership.product, pk=value).select_related("firmware").first()
 
     def filter_pasted(self, queryset, name, value):
         entries = pasted_entries(value)

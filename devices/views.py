@@ -23,6 +23,7 @@ from devices import services as device_services
 from devices.filters import NON_FILTER_PARAMS, DeviceFilter
 from devices.models import Device, QuarantinedDevice, normalize_device_id
 from firmware import targeting
+from firmware.rollout_views import device_rollout_sentence
 from groups import services
 from groups.models import Group
 
@@ -229,6 +230,7 @@ def _device_context(request, membership, device, **extra) -> dict:
         "device": device,
         "device_groups": list(Group.objects.visible_to(membership).filter(memberships__device=device).order_by("name")),
         "target_explanation": targeting.explain(device.target_rule, device.target_group),
+        "rollout_sentence": device_rollout_sentence(membership, device),
         "can_edit": membership.can_write,
         "editing": False,
     }

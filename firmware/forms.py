@@ -1,9 +1,13 @@
 """Console forms of the firmware app. They parse input; the rules live in firmware.services."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 
+from firmware.services import rollouts
 from groups.forms import GroupSelect
 from groups.models import Group
+
+HOW_CHOICES = [(key, label) for key, (label, _stages) in rollouts.PRESETS.items()] + [("custom", "Custom stages")]
 
 
 class UploadForm(forms.Form):
@@ -41,11 +45,68 @@ class ReleaseForm(forms.Form):
         help_text="Deliver to online devices immediately instead of at their next handshake.",
     )
 
+    # How to release: all at once, or staged (firmware.services.rollouts checks the numbers, so
+    # they are text here and its errors land on the field that caused them).
+    how = forms.ChoiceField(
+        choices=HOW_CHOICES, required=False, initial="all_at_once", label="How to release", widget=forms.RadioSelect,
+    )
+    stages = forms.CharField(
+        required=False, max_length=500, label="Stages",
+        help_text="Groups first, then cumulative shares ending at 100%, separated by commas: “prerelease, 1%, 10%, 100%”.",
+    )
+    soak_minutes = forms.CharField(
+        required=False, label="Soak time (minutes)", widget=forms.NumberInput(attrs={"min": 0, "step": 1}),
+        help_text="How long each stage runs before the next may open.",
+    )
+    max_failure_percent = forms.CharField(
+        required=False, label="Max failure rate (%)", widget=forms.NumberInput(attrs={"min": 0, "max": 100, "step": "any"}),
+        help_text="The rollout halts by itself when more of a stage's offered devices fail.",
+    )
+    min_updated = forms.CharField(
+        required=False, label="Min devices updated", widget=forms.NumberInput(attrs={"min": 0, "step": 1}),
+        help_text="Updated devices a stage needs (or all of its devices, if fewer) before the next opens.",
+    )
+    timeout_minutes = forms.CharField(
+        required=False, label="Timeout (minutes)", widget=forms.NumberInput(attrs={"min": 1, "step": 1}),
+        help_text="An offered device that has not reported the version by then counts as failed.",
+    )
+    starts_at = forms.CharField(
+        required=False, label="Scheduled start (UTC, optional)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="Leave empty to start now.",
+    )
+
+    ROLLOUT_FIELDS = ("how", "stages", "soak_minutes", "max_failure_percent", "min_updated", "timeout_minutes", "starts_at")
+
     def __init__(self, *args, membership, **kwargs):
         super().__init__(*args, **kwargs)
+        for name, key in (("soak_minutes", "soak_minutes"), ("max_failure_percent", "max_failure_percent"),
+                          ("min_updated", "min_updated"), ("timeout_minutes", "timeout_minutes")):
+            self.fields[name].widget.attrs["placeholder"] = str(rollouts.DEFAULTS[key])
         self.fields["groups"].queryset = Group.objects.visible_to(membership).order_by("name")
         if membership.restricted_group_ids() is not None:
             del self.fields["product_default"], self.fields["intelligent"]
+
+    @property
+    def is_staged(self) -> bool:
+        return (self.cleaned_data.get("how") or "all_at_once") != "all_at_once"
+
+    def rollout_spec(self, membership):
+        """The checked rollout this valid form asks for (None: all at once); ValidationError keyed
+        by this form's field names."""
+        how = self.cleaned_data.get("how") or "all_at_once"
+        if how == "all_at_once":
+            return None
+        stages = self.cleaned_data["stages"].strip() if how == "custom" else rollouts.PRESETS[how][1]
+        if not stages:
+            raise ValidationError({"stages": ["List the stages, for example “prerelease, 1%, 10%, 100%”."]})
+        return rollouts.rollout_spec(
+            product=membership.product, stages=stages, membership=membership,
+            **{name: self.cleaned_data.get(name) or None for name in self.ROLLOUT_FIELDS[2:]},
+        )
+
+    def rollout_data(self) -> list[tuple[str, str]]:
+        """The rollout fields as posted, for the confirmation's hidden inputs."""
+        return [(name, self.data.get(name, "")) for name in self.ROLLOUT_FIELDS if self.data.get(name)]
 
 
 class LockForm(forms.Form):

@@ -12,6 +12,7 @@ from console import access, htmx
 from devices.models import Device
 from firmware import forms, lint, services
 from firmware.models import Firmware
+from firmware.services import rollouts
 from groups.models import Group
 
 EVENTS = ("firmwareChanged",)
@@ -66,7 +67,16 @@ def firmware_list(request, product):
             key=lambda group: group.name,
         )
         firmware.is_released = firmware.is_default or bool(firmware.groups)
-    context = _context(membership, versions=versions, max_bytes=settings.FIRMWARE_MAX_BYTES)
+    live = _live_rollout(product)
+    summary = None
+    if live is not None:
+        from firmware.rollout_views import progress
+
+        summary = progress(membership, live, list(live.stages.prefetch_related("groups")))
+    context = _context(
+        membership, versions=versions, max_bytes=settings.FIRMWARE_MAX_BYTES, live_rollout=live, summary=summary,
+        live_rollout_url=_rollout_url(product, live) if live else None,
+    )
     return render(request, htmx.partial(request, "firmware/firmware_list.html", "firmware-table"), context)
 
 
@@ -168,7 +178,17 @@ def _release_request(membership, firmware, form) -> dict:
     }
 
 
+def _rollout_url(product, rollout) -> str:
+    return reverse("firmware:rollout", kwargs={"product": product.slug, "rollout_id": rollout.pk})
+
+
+def _live_rollout(product):
+    """The product's live rollout, without a query when there is none."""
+    return rollouts.live_rollout(product) if product.live_rollout_id else None
+
+
 def _release_form_dialog(request, membership, firmware, form, *, refused=False):
+    live = _live_rollout(membership.product)
     released = (
         membership.product.default_firmware_id == firmware.id
         or Group.objects.filter(product=membership.product, released_firmware=firmware).exists()
@@ -177,6 +197,8 @@ def _release_form_dialog(request, membership, firmware, form, *, refused=False):
     context = _context(
         membership, firmware=firmware, form=form, proven=services.ever_reported_running(firmware), released=released,
         development_url=f"{devices_url}?development=true",
+        live_rollout=live, live_rollout_url=_rollout_url(membership.product, live) if live else None,
+        staged=form.is_bound and form.data.get("how", "all_at_once") != "all_at_once",
     )
     return htmx.dialog(
         request, "firmware/firmware_release_dialog.html", context, name="firmware-release-dialog", refused=refused
@@ -217,13 +239,19 @@ def firmware_release_confirm(request, product, version):
         return _release_form_dialog(request, membership, firmware, form, refused=True)
     release = _release_request(membership, firmware, form)
     try:
+        spec = form.rollout_spec(membership)
         if request.method == "POST":
-            plan = services.firmware_release(**release, actor=request.user)
+            plan = services.firmware_release(**release, rollout=spec, actor=request.user)
+            product = membership.product
+            if spec is not None:
+                product.refresh_from_db(fields=["live_rollout"])
+                message = (f"Started the staged rollout of v{firmware.version}: {spec.summary}." if spec.starts_at is None
+                           else f"Scheduled the staged rollout of v{firmware.version}: {spec.summary}.")
+                next_url = _rollout_url(product, product.live_rollout) if product.live_rollout_id else _list_url(product)
+                return htmx.finished(request, message=message, events=EVENTS, next=next_url)
             verb = "Released" if plan.releases_anything else "Unreleased"
-            return htmx.finished(
-                request, message=f"{verb} v{firmware.version}.", events=EVENTS, next=_list_url(membership.product)
-            )
-        plan = services.release_plan(**release)
+            return htmx.finished(request, message=f"{verb} v{firmware.version}.", events=EVENTS, next=_list_url(product))
+        plan = services.release_plan(**release, rollout=spec)
         plan.check()
         if plan.is_empty:
             raise ValidationError(f"Choose the groups to release v{firmware.version} to, or make it the product default.")
@@ -231,11 +259,24 @@ def firmware_release_confirm(request, product, version):
         _add_errors(form, error)
         return _release_form_dialog(request, membership, firmware, form, refused=True)
 
-    impact = plan.impact(Device.objects.visible_to(membership)).as_json()
+    measured = plan.impact(Device.objects.visible_to(membership))
+    impact = measured.as_json()
+    stages = []
+    if spec is not None:
+        by_stage = measured.by_stage or {}
+        stages = [{"number": index + 1, "label": stage.label, "devices": by_stage.get(index, 0), "spec": stage}
+                  for index, stage in enumerate(spec.stages)]
+    gates = {(stage.max_failure_percent, stage.min_updated, stage.soak) for stage in spec.stages} if spec else set()
+    gate = spec.stages[0] if spec else None
     shown = [group for group in plan.groups_after if access.shown_group_name(membership, group.name) == group.name]
     context = _context(
         membership, firmware=firmware, form=form, plan=plan, impact=impact, query=data.urlencode(),
         target_groups=shown, target_groups_hidden=len(plan.groups_after) - len(shown),
+        spec=spec, stages=stages, gate=gate, same_gate=len(gates) <= 1,
+        gate_percent=f"{gate.max_failure_percent.normalize():f}" if gate else None,
+        soak_minutes=int(gate.soak.total_seconds() // 60) if gate else None,
+        timeout_minutes=int(spec.timeout.total_seconds() // 60) if spec else None,
+        rollout_data=form.rollout_data(),
     )
     return htmx.dialog(
         request, "firmware/firmware_release_confirm_dialog.html", context, name="firmware-release-confirm-dialog"
@@ -247,7 +288,10 @@ def firmware_release_confirm(request, product, version):
 
 
 def _section_context(membership, device) -> dict:
-    return _context(membership, device=device, device_url=_device_url(membership.product, device))
+    from firmware.rollout_views import device_rollout_sentence
+
+    return _context(membership, device=device, device_url=_device_url(membership.product, device),
+                    rollout_sentence=device_rollout_sentence(membership, device))
 
 
 @login_required

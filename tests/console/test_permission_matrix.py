@@ -11,6 +11,7 @@ The member restricted to one group gets what `RESTRICTED` says (their group's ob
 """
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -20,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from console.models import AccessToken, AuditEvent, Membership, Webhook
 from devices.models import Device
+from firmware.models import Rollout
 from groups import services
 from tests.factories import DeviceFactory, FirmwareFactory
 
@@ -57,6 +59,9 @@ CONSOLE = {
     "firmware:release": ("write", "get", "/products/{p}/firmware/3/release/", None),
     "firmware:release_confirm": ("write", "post", "/products/{p}/firmware/3/release/confirm/", {"groups": ["{g}"]}),
     "firmware:delete": ("write", "post", "/products/{p}/firmware/3/delete/", {}),
+    "firmware:rollouts": ("read", "get", "/products/{p}/firmware/rollouts/", None),
+    "firmware:rollout": ("read", "get", "/products/{p}/firmware/rollouts/{r}/", None),
+    "firmware:rollout_action": ("write", "post", "/products/{p}/firmware/rollouts/{r}/pause/", {}),
     "firmware:device_section": ("read", "get", "/products/{p}/firmware/devices/{d}/", None),
     "firmware:device_lock": ("write", "post", "/products/{p}/firmware/devices/{d}/lock/", {"version": "3"}),
     "firmware:device_unlock": ("write", "post", "/products/{p}/firmware/devices/{d}/unlock/", {}),
@@ -165,7 +170,9 @@ def world(personas):
     cache.clear()
     device = DeviceFactory(product=personas.product, device_id=DEVICE, firmware_version=3)
     personas.restricted_group.memberships.create(device=device)
-    FirmwareFactory(product=personas.product, version=3)
+    v3 = FirmwareFactory(product=personas.product, version=3)
+    rollout = Rollout.objects.create(product=personas.product, firmware=v3, status=Rollout.Status.COMPLETED, seed=1,
+                                     timeout=timedelta(minutes=60))
     # The partner's own batch edit (so theirs to undo): out of their group and back.
     for change in ("remove", "add"):
         services.devices_edit_groups(product=personas.product, devices=Device.objects.filter(pk=device.pk),
@@ -177,6 +184,7 @@ def world(personas):
         "g": personas.restricted_group.pk,
         "gname": personas.restricted_group.name,
         "m": Membership.objects.get(user=personas.viewer).pk,
+        "r": rollout.pk,
         "w": Webhook.objects.create(product=personas.product, url="https://example.com/hooks").pk,
     }
 
