@@ -110,7 +110,8 @@ def _context(membership, **more) -> dict:
 def rollout_list(request, product):
     membership = access.membership_for(request.user, product)
     items = list(
-        Rollout.objects.filter(product=membership.product).select_related("firmware").annotate(stage_count=Count("stages"))
+        Rollout.objects.filter(product=membership.product).select_related("firmware")
+        .annotate(stage_count=Count("stages")).order_by("-created_at", "-id")
     )
     return render(request, "firmware/rollout_list.html", _context(membership, rollouts=items))
 
@@ -190,10 +191,13 @@ def rollout_action(request, product, rollout_id, action):
             rollout.refresh_from_db()
         else:
             return htmx.finished(request, message=_done_message(acted, action, impact), events=EVENTS, next=url)
+    impact = rollouts.action_impact(rollout, action)
+    # A refusal because of the state says what the impact says: once is enough.
+    errors = [error for error in errors if error != impact.summary]
     stages = list(rollout.stages.all())
     failures = sum(stage.failed - stage.acknowledged_failed for stage in stages)
     context = _context(
-        membership, rollout=rollout, action=action, label=ACTION_LABELS[action], impact=rollouts.action_impact(rollout, action),
+        membership, rollout=rollout, action=action, label=ACTION_LABELS[action], impact=impact,
         failures=failures, errors=errors, acknowledge_errors=acknowledge_errors, url=url,
         action_url=reverse("firmware:rollout_action", kwargs={"product": membership.product.slug, "rollout_id": rollout.pk,
                                                                "action": action}),
