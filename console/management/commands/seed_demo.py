@@ -19,7 +19,8 @@ from console.models import Membership, Product, Role
 from devices import keys
 from devices import services as device_services
 from devices.models import Device
-from firmware.models import Firmware
+from firmware.models import BUCKETS, Firmware, FirmwareUpdate, Rollout, RolloutSample, RolloutStage, rollout_bucket
+from firmware.services import rollouts
 from groups.models import Group, GroupMembership
 
 DEFAULT_PASSWORD = "fleet-demo-2026"
@@ -76,6 +77,7 @@ class Command(BaseCommand):
         firmware = self._firmware(acme, DEMO_FIRMWARE, users["developer"])
         self._fleet(acme, devices, groups, regions=["europe", "asia", "americas"], seed=1)
         self._releases(acme, groups, firmware)
+        self._rollout_history(acme, groups, firmware, users["developer"])
         for name, role in TEAM:
             Membership.objects.update_or_create(user=users[name], product=acme, defaults={"role": role})
         partner, _ = Membership.objects.update_or_create(
@@ -175,6 +177,59 @@ class Command(BaseCommand):
                 if rng.random() < (0.03 if name == "prerelease" else 0.1):
                     memberships.append(GroupMembership(group=groups[name], device_id=pk))
         GroupMembership.objects.bulk_create(memberships, batch_size=5000, ignore_conflicts=True)
+
+    def _rollout_history(self, product, groups, firmware, developer):
+        """A completed canary rollout of v4 to europe, three days ago, with its samples and a few
+        failures, so the Rollouts page has something to show before anyone starts one."""
+        if Rollout.objects.filter(product=product).exists():
+            return
+        v4 = firmware[4]
+        started = timezone.now() - timedelta(days=3)
+        rng = random.Random(4)
+        europe = list(GroupMembership.objects.filter(group=groups["europe"]).values_list("device_id", flat=True))
+        rollout = Rollout.objects.create(
+            product=product, firmware=v4, status=Rollout.Status.COMPLETED, seed=rollouts.seed_for(v4),
+            current_stage=2, open_share=BUCKETS, stage_opened_at=started + timedelta(hours=2), timeout=timedelta(hours=1),
+            previous={"groups": {str(groups["europe"].pk): 3}, "default": 3}, created_by=developer,
+            started_at=started, ended_at=started + timedelta(hours=3),
+        )
+        Rollout.objects.filter(pk=rollout.pk).update(created_at=started)
+        rollout.release_groups.set([groups["europe"]])
+        shares = [100, 1000, BUCKETS]
+        placed = {index: [] for index in range(3)}
+        for pk in europe:
+            bucket = rollout_bucket(pk, rollout.seed)
+            placed[next(index for index, share in enumerate(shares) if bucket < share)].append(pk)
+        failures = {0: 0, 1: 2, 2: 9}
+        reasons = ["Flash write error at 0x8000", "Battery too low to install", "Timed out: v4 not reported within 60 min."]
+        updates = []
+        for index, share in enumerate(shares):
+            devices = placed[index]
+            failed = min(failures[index], len(devices))
+            RolloutStage.objects.create(
+                rollout=rollout, index=index, share=share, soak=timedelta(minutes=60), max_failure_percent=5,
+                min_updated=10, targeted=len(devices), offered=len(devices), updated=len(devices) - failed, failed=failed,
+                timed_out=1 if index == 2 and failed else 0, opened_at=started + timedelta(hours=index),
+            )
+            for number, pk in enumerate(devices[:failed]):
+                updates.append(FirmwareUpdate(
+                    product=product, device_id=pk, from_version=3, to_version=4, status=FirmwareUpdate.Status.FAILED,
+                    reason=reasons[0 if number % 3 != 2 else (1 if number < 5 else 2)], rollout=rollout, stage=index,
+                    finished_at=started + timedelta(hours=index, minutes=30),
+                ))
+        FirmwareUpdate.objects.bulk_create(updates)
+        samples, updated, failed = [], 0, 0
+        totals = [(len(placed[i]) - min(failures[i], len(placed[i])), min(failures[i], len(placed[i]))) for i in range(3)]
+        for minute in range(0, 181, 5):
+            stage = min(minute // 60, 2)
+            done_before = [sum(t[k] for t in totals[:stage]) for k in (0, 1)]
+            fraction = min(1.0, (minute - stage * 60) / 45 + rng.random() * 0.02)
+            updated = done_before[0] + int(totals[stage][0] * fraction)
+            failed = done_before[1] + int(totals[stage][1] * fraction)
+            offered = sum(len(placed[i]) for i in range(stage + 1))
+            samples.append(RolloutSample(rollout=rollout, at=started + timedelta(minutes=minute), offered=offered,
+                                         updated=updated, failed=failed))
+        RolloutSample.objects.bulk_create(samples)
 
     def _releases(self, product, groups, firmware):
         # Version 5 runs on the development devices, so it can be released to testers.
