@@ -19,7 +19,7 @@ from firmware.services import rollouts
 EVENTS = ("rolloutChanged", "firmwareChanged")
 # Samples drawn at most; a rollout of days keeps a few thousand.
 CHART_POINTS = 300
-CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 200, 36
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 220, 40
 ACTION_LABELS = {"pause": "Pause", "resume": "Resume", "advance": "Advance now", "abort": "Abort", "rollback": "Roll back"}
 
 

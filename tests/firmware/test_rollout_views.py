@@ -169,7 +169,7 @@ def test_the_rollout_page_shows_the_stages_the_chart_and_the_failure_reasons(cli
     assert "<td>flash write error</td><td class=\"num\">2</td>" in body
     assert "<td>battery too low</td><td class=\"num\">1</td>" in body
     assert f'href="/products/acme/devices/?rollout_failed={rollout.pk}"' in body
-    assert '<svg viewBox="0 0 640 200" role="img" aria-labelledby="chart-title chart-desc">' in body
+    assert '<svg viewBox="0 0 640 220" role="img" aria-labelledby="chart-title chart-desc">' in body
     assert 'hx-trigger="every 5s, rolloutChanged from:body"' in body
     # A viewer sees no actions.
     assert "data-action=" not in body

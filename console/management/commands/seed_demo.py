@@ -209,7 +209,7 @@ class Command(BaseCommand):
             RolloutStage.objects.create(
                 rollout=rollout, index=index, share=share, soak=timedelta(minutes=60), max_failure_percent=5,
                 min_updated=10, targeted=len(devices), offered=len(devices), updated=len(devices) - failed, failed=failed,
-                timed_out=1 if index == 2 and failed else 0, opened_at=started + timedelta(hours=index),
+                timed_out=sum(1 for number in range(failed) if number % 3 == 2 and number >= 5), opened_at=started + timedelta(hours=index),
             )
             for number, pk in enumerate(devices[:failed]):
                 updates.append(FirmwareUpdate(
