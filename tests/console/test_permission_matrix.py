@@ -170,8 +170,9 @@ def world(personas):
     cache.clear()
     device = DeviceFactory(product=personas.product, device_id=DEVICE, firmware_version=3)
     personas.restricted_group.memberships.create(device=device)
-    v3 = FirmwareFactory(product=personas.product, version=3)
-    rollout = Rollout.objects.create(product=personas.product, firmware=v3, status=Rollout.Status.COMPLETED, seed=1,
+    FirmwareFactory(product=personas.product, version=3)
+    # Its own version: a rollout keeps its firmware from being deleted.
+    rollout = Rollout.objects.create(product=personas.product, firmware=FirmwareFactory(product=personas.product, version=7), status=Rollout.Status.COMPLETED, seed=1,
                                      timeout=timedelta(minutes=60))
     # The partner's own batch edit (so theirs to undo): out of their group and back.
     for change in ("remove", "add"):
