@@ -541,7 +541,7 @@ def action_impact(rollout: Rollout, action: str) -> ActionImpact:
     stages = list(rollout.stages.all())
     allowed = rollout.status in ALLOWED[action]
     if not allowed:
-        return ActionImpact(action, False, f"A {rollout.get_status_display().lower()} rollout cannot be {_PAST[action]}.")
+        return ActionImpact(action, False, f"This rollout is {rollout.get_status_display().lower()}: it cannot be {_PAST[action]}.")
     updated_total = sum(stage.updated for stage in stages)
     offered_total = sum(stage.offered for stage in stages)
     if action == "pause":

@@ -335,7 +335,7 @@ def test_a_refused_action_shows_the_servers_message(client, personas, fleet):
 
     assert response.status_code == 200
     body = response.content.decode()
-    assert "aborted rollout cannot be paused." in body and "<button type=\"submit\"" not in body
+    assert "This rollout is aborted: it cannot be paused." in body and "<button type=\"submit\"" not in body
 
 
 def test_viewers_may_not_act(client, personas, fleet):
