@@ -210,4 +210,4 @@ def device_rollout_sentence(membership, device) -> str | None:
     `device` carries the rule's annotations (Device.objects.with_target())."""
     if not membership.product.live_rollout_id:
         return None
-    return rollouts.device_status(device, rollout_open=bool(getattr(device, "target_rollout_open", False)))
+    return rollouts.device_status(device, rollout_open=bool(getattr(device, "target_rollout_open", False)), membership=membership)

@@ -31,7 +31,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from console import webhooks
+from console import access, webhooks
 from console.models import AuditEvent, Product
 from devices.models import Device
 from firmware.models import (
@@ -683,7 +683,7 @@ def _roll_back(rollout: Rollout) -> None:
 # For people reading about one device
 
 
-def device_status(device: Device, *, rollout_open: bool) -> str | None:
+def device_status(device: Device, *, rollout_open: bool, membership=None) -> str | None:
     """A sentence on the live rollout for the device page's "why", when the rollout releases to
     the device (a group of it, or the default): whether its stage is open, else when it opens.
     `rollout_open` is the device's `target_rollout_open` annotation (the rule's own answer)."""
@@ -697,6 +697,10 @@ def device_status(device: Device, *, rollout_open: bool) -> str | None:
     stages = specs_of(rollout)
     index = stage_of(stages, seed=rollout.seed, device_pk=device.pk, group_ids=group_ids)
     stage = stages[index]
+    if stage.share is None and membership is not None:
+        # A member restricted to groups reads only their groups' names.
+        names = sorted({access.shown_group_name(membership, group.name) for group in stage.groups})
+        stage = StageSpec(None, tuple(Group(name=name) for name in names))
     where = f"stage {index + 1} ({stage.label})" if stage.share is None else f"stage {index + 1} of {len(stages)}"
     if rollout_open:
         return f"v{version} is rolling out; this device's {where} is open."

@@ -305,3 +305,17 @@ def test_a_device_page_sentence_says_when_its_stage_opens(personas, fleet):
         "v5 is rolling out; this device's stage 1 (prerelease) is open.")
     assert rollouts.device_status(later, rollout_open=row[later.pk]) == (
         "v5 is rolling out; this device's stage opens at 100% (stage 3 of 3).")
+
+
+def test_the_device_sentence_hides_a_canary_group_outside_a_restricted_members_access(personas, fleet):
+    from console.models import Membership
+
+    rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%")
+    membership = Membership.objects.get(user=personas.restricted, product=fleet["product"])
+    membership.restricted_groups.set([fleet["everyone"]])
+    device = fleet["devices"][0]
+    opened = Device.objects.with_target().get(pk=device.pk).target_rollout_open
+
+    sentence = rollouts.device_status(device, rollout_open=opened, membership=membership)
+    assert sentence == "v5 is rolling out; this device's stage 1 (a group outside your access) is open."
+    assert rollout.current_stage == 0
