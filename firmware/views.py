@@ -274,6 +274,7 @@ def firmware_release_confirm(request, product, version):
         target_groups=shown, target_groups_hidden=len(plan.groups_after) - len(shown),
         spec=spec, stages=stages, gate=gate, same_gate=len(gates) <= 1,
         gate_percent=f"{gate.max_failure_percent.normalize():f}" if gate else None,
+        judged_after=rollouts.judged_after(float(gate.max_failure_percent), gate.min_updated) if gate else None,
         soak_minutes=int(gate.soak.total_seconds() // 60) if gate else None,
         timeout_minutes=int(spec.timeout.total_seconds() // 60) if spec else None,
         rollout_data=form.rollout_data(),

@@ -20,6 +20,7 @@ The actions (pause, resume, advance, abort, rollback) each have their impact fir
 (`action_impact`), are one transaction, and record an audit event and a webhook.
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -389,16 +390,17 @@ def failed(*, rollout_id: int, stage: int, count: int = 1, timed_out: bool = Fal
         cursor.execute(
             "UPDATE firmware_rolloutstage SET failed = failed + %s, timed_out = timed_out + %s"
             " WHERE rollout_id = %s AND \"index\" = %s"
-            " RETURNING failed, offered, acknowledged_failed, acknowledged_offered, max_failure_percent",
+            " RETURNING failed, offered, acknowledged_failed, acknowledged_offered, max_failure_percent, targeted,"
+            " min_updated",
             [count, count if timed_out else 0, rollout_id, stage],
         )
         row = cursor.fetchone()
     if row is None:
         return
-    failures, offers, acknowledged_failed, acknowledged_offered, limit = row
+    failures, offers, acknowledged_failed, acknowledged_offered, limit, targeted, min_updated = row
     failures, offers = failures - acknowledged_failed, offers - acknowledged_offered
     rate = 100 * failures / offers if offers > 0 else 0.0
-    if rate <= float(limit):
+    if not gate_fails(failures=failures, offered=offers, targeted=targeted, limit=float(limit), min_updated=min_updated):
         return
     reason = (f"{failures} of {offers} devices in stage {stage + 1} failed, "
               f"{rate:.1f}% > {Decimal(limit).normalize():f}%")
@@ -443,6 +445,23 @@ def tick(rollout_id: int, generation: int, *, now=None) -> None:
         _advance(rollout, now=now, actor=None)
     else:
         _schedule_tick(rollout, at=min(max(soaked_at, now + timedelta(seconds=5)), now + TICK))
+
+
+def judged_after(limit: float, min_updated: int) -> int:
+    """How many offered devices a stage's failure rate is judged over: at least its M, and enough
+    that one failure alone is within the limit (20 devices for 5%); any failure, with a limit of 0."""
+    return max(min_updated, math.ceil(100 / limit)) if limit > 0 else 1
+
+
+def gate_fails(*, failures: int, offered: int, targeted: int, limit: float, min_updated: int) -> bool:
+    """Whether failures so far fail the stage's gate: the rate passes the limit over enough devices
+    (`judged_after`), or there are already more failures than the limit allows in the whole stage."""
+    if failures <= 0:
+        return False
+    over = 100 * failures > limit * max(offered, 1)
+    enough = offered >= min(judged_after(limit, min_updated), max(targeted, 1))
+    beyond_repair = 100 * failures > limit * targeted
+    return over and (enough or beyond_repair)
 
 
 def gate_passes(stage: RolloutStage) -> bool:

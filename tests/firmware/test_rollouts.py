@@ -123,17 +123,20 @@ def test_offers_updates_and_failures_count_in_the_devices_stage(personas, fleet)
 
 def test_a_failure_past_the_gate_halts_at_once_and_stops_offers(personas, fleet):
     rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%", max_failure_percent=20)
-    a, b, c = fleet["devices"][:3]
-    for device in (a, b):
+    a, b, d, e, c = fleet["devices"][:5]  # the canary stage's five devices
+    for device in (a, b, d, e):
         handshake(device, 4)
 
     services.device_update_failed(device=a, version=5, reason="battery low")
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.RUNNING  # 1 of 4: judged once the stage's 5 are offered
+    services.device_update_failed(device=d, version=5, reason="battery low")
 
     rollout.refresh_from_db()
-    assert rollout.status == Rollout.Status.HALTED
-    assert rollout.halted_reason == "Halted: 1 of 2 devices in stage 1 failed, 50.0% > 20%"
+    assert rollout.status == Rollout.Status.HALTED  # 2 failures are more than 20% of the stage's 5
+    assert rollout.halted_reason == "Halted: 2 of 4 devices in stage 1 failed, 50.0% > 20%"
     event = AuditEvent.objects.get(action="rollout.halted")
-    assert event.details["failed"] == 1 and event.details["offered"] == 2
+    assert event.details["failed"] == 2 and event.details["offered"] == 4
     # No further offers: c was in the open stage but had not been offered; b keeps its offer.
     assert handshake(c, 4) is None
     assert targets([b, c]) == {b.pk: 5, c.pk: 4}
@@ -319,3 +322,16 @@ def test_the_device_sentence_hides_a_canary_group_outside_a_restricted_members_a
     sentence = rollouts.device_status(device, rollout_open=opened, membership=membership)
     assert sentence == "v5 is rolling out; this device's stage 1 (a group outside your access) is open."
     assert rollout.current_stage == 0
+
+
+@pytest.mark.parametrize("failures, offered, targeted, halts", [
+    (1, 10, 1000, False),   # 10% of 10 offered: too few to judge 5% (20 needed)
+    (1, 20, 1000, False),   # 5% of 20 is within 5%
+    (2, 20, 1000, True),    # 10% of 20
+    (1, 5, 100, False),     # 20% of 5 offered, but one failure in the stage's 100 is still within 5%
+    (2, 5, 10, True),       # 2 failures are already more than 5% of the stage's 10
+    (1, 1, 1, True),        # a stage of one device that failed
+    (0, 50, 50, False),
+])
+def test_the_gate_judges_a_rate_over_enough_devices_or_once_it_cannot_pass(failures, offered, targeted, halts):
+    assert rollouts.gate_fails(failures=failures, offered=offered, targeted=targeted, limit=5.0, min_updated=10) is halts
