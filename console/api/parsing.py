@@ -171,6 +171,16 @@ def _typed_int(value, info: ValidationInfo):
     return value
 
 
+def _typed_number(value, info: ValidationInfo):
+    """JSON has numbers, so a JSON body must send one; a form body sends them as text."""
+    request = (info.context or {}).get("request")
+    if isinstance(value, bool) or (
+        not isinstance(value, int | float) and value is not None and not (request and is_form(request))
+    ):
+        raise ValueError("Input should be a valid number")
+    return value
+
+
 def _typed_bool(value, info: ValidationInfo):
     """JSON has true and false; a form body sends them as text (true/false, 1/0)."""
     request = (info.context or {}).get("request")
@@ -183,6 +193,7 @@ NameList = Annotated[list[str], BeforeValidator(_form_list)]
 # Validators run last-listed first: the form's empty value becomes null before the type check.
 NullableInt = Annotated[int | None, BeforeValidator(_typed_int), BeforeValidator(_form_null)]
 Int = Annotated[int, BeforeValidator(_typed_int)]
+NullableNumber = Annotated[float | None, BeforeValidator(_typed_number), BeforeValidator(_form_null)]
 Bool = Annotated[bool, BeforeValidator(_typed_bool)]
 
 

@@ -23,6 +23,7 @@ from console.api.parsing import RequestParser
 from devices import api as devices_api
 from firmware import api as firmware_api
 from firmware import gateway as gateway_api
+from firmware import rollouts_api
 from groups import api as groups_api
 
 logger = logging.getLogger(__name__)
@@ -230,6 +231,7 @@ api.add_router("", users_api.router, tags=["Users, tokens and products"])
 api.add_router("", groups_api.router, tags=["Device groups"])
 api.add_router("", devices_api.router, tags=["Product devices"])
 api.add_router("", firmware_api.router, tags=["Product firmware"])
+api.add_router("", rollouts_api.router, tags=["Rollouts"])
 api.add_router("", gateway_api.router, tags=["Device gateway"])
 api.add_router("", webhooks_api.router, tags=["Webhooks"])
 

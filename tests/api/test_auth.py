@@ -262,6 +262,14 @@ def test_the_openapi_schema_describes_every_endpoint(client):
         "/v1/products/{product}/webhooks/{webhook_id}",
         "/v1/products/{product}/webhooks/{webhook_id}/test",
         "/v1/products/{product}/webhooks/{webhook_id}/deliveries",
+        "/v1/products/{product}/rollouts",
+        "/v1/products/{product}/rollouts/{rollout_id}",
+        "/v1/products/{product}/rollouts/{rollout_id}/impact",
+        "/v1/products/{product}/rollouts/{rollout_id}/pause",
+        "/v1/products/{product}/rollouts/{rollout_id}/resume",
+        "/v1/products/{product}/rollouts/{rollout_id}/advance",
+        "/v1/products/{product}/rollouts/{rollout_id}/abort",
+        "/v1/products/{product}/rollouts/{rollout_id}/rollback",
     }
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
     assert schema["components"]["securitySchemes"]["DeviceKeyAuth"]["scheme"] == "basic"

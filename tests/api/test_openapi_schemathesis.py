@@ -13,6 +13,9 @@ import pytest
 from django.core.cache import cache
 
 from console.models import AccessToken
+from firmware import services as firmware_services
+from firmware.models import Rollout
+from firmware.services import rollouts
 from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory, make_personas
 
 CHECKS = ",".join(
@@ -43,9 +46,16 @@ def test_schemathesis_finds_no_server_error_and_every_response_matches_the_schem
     devices = [DeviceFactory(product=personas.product, firmware_version=3) for _ in range(4)]
     GroupFactory(product=personas.product, name="europe", devices=devices[:2])
     FirmwareFactory(product=personas.product, version=3)
+    # A running rollout, whose id the rollout operations are given, so their answers are checked too.
+    rollout_to = GroupFactory(product=personas.product, name="rollout-fleet", devices=devices[2:])
+    spec = rollouts.rollout_spec(product=personas.product, stages="50%, 100%")
+    firmware_services.firmware_release(
+        firmware=FirmwareFactory(product=personas.product, version=4, ever_released=True), groups=[rollout_to],
+        rollout=spec, actor=personas.admin,
+    )
     _token, raw, _refresh = AccessToken.issue(user=personas.admin)
     config = tmp_path / "schemathesis.toml"
-    config.write_text('[parameters]\n"path.product" = "acme"\n')
+    config.write_text(f'[parameters]\n"path.product" = "acme"\n"path.rollout_id" = {Rollout.objects.get().pk}\n')
 
     run = subprocess.run(
         [

@@ -23,7 +23,10 @@ from console.models import AccessToken, AuditEvent, Membership, Webhook
 from devices.models import Device
 from firmware.models import Rollout
 from groups import services
-from tests.factories import DeviceFactory, FirmwareFactory
+from firmware import services as firmware_services
+from firmware.models import Rollout
+from firmware.services import rollouts
+from tests.factories import DeviceFactory, FirmwareFactory, GroupFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -105,6 +108,15 @@ API = {
     "api:delete_webhook": ("team", "delete", "/v1/products/{p}/webhooks/{w}", None),
     "api:test_webhook": ("team", "post", "/v1/products/{p}/webhooks/{w}/test", None),
     "api:list_deliveries": ("team", "get", "/v1/products/{p}/webhooks/{w}/deliveries", None),
+    "api:list_rollouts": ("read", "get", "/v1/products/{p}/rollouts", None),
+    "api:create_rollout": ("write", "post", "/v1/products/{p}/rollouts", {"version": 3, "groups": ["{gname}"], "stages": "100%"}),
+    "api:get_rollout": ("read", "get", "/v1/products/{p}/rollouts/{r}", None),
+    "api:rollout_impact": ("read", "get", "/v1/products/{p}/rollouts/{r}/impact?action=abort", None),
+    "api:pause_rollout": ("write", "post", "/v1/products/{p}/rollouts/{r}/pause", None),
+    "api:resume_rollout": ("write", "post", "/v1/products/{p}/rollouts/{r}/resume", {"acknowledge": True}),
+    "api:advance_rollout": ("write", "post", "/v1/products/{p}/rollouts/{r}/advance", None),
+    "api:abort_rollout": ("write", "post", "/v1/products/{p}/rollouts/{r}/abort", None),
+    "api:rollback_rollout": ("write", "post", "/v1/products/{p}/rollouts/{r}/rollback", None),
 }
 # The device gateway: a device's own credentials, never a member's (test below).
 GATEWAY = {
@@ -128,6 +140,8 @@ RESTRICTED_FORBIDDEN = {
     "groups:create", "groups:edit", "groups:delete", "firmware:upload", "firmware:delete", "devices:quarantine",
     "api:create_group", "api:edit_group", "api:delete_group", "api:import_devices", "api:remove_device",
     "api:upload_firmware", "api:delete_firmware", "api:edit_firmware",
+    # The world's rollout releases to a group outside the partner's.
+    "api:pause_rollout", "api:resume_rollout", "api:advance_rollout", "api:abort_rollout", "api:rollback_rollout",
 }
 
 
@@ -187,7 +201,17 @@ def world(personas):
         "m": Membership.objects.get(user=personas.viewer).pk,
         "r": rollout.pk,
         "w": Webhook.objects.create(product=personas.product, url="https://example.com/hooks").pk,
+        "r": _live_rollout(personas).pk,
     }
+
+
+def _live_rollout(personas):
+    """A running rollout of v4 to a group outside the partner's."""
+    firmware = FirmwareFactory(product=personas.product, version=4, ever_released=True)
+    group = GroupFactory(product=personas.product, name="rollout-fleet")
+    spec = rollouts.rollout_spec(product=personas.product, stages="50%, 100%")
+    firmware_services.firmware_release(firmware=firmware, groups=[group], rollout=spec, actor=personas.admin)
+    return Rollout.objects.get(firmware=firmware)
 
 
 def fill(value, world, *, api):
