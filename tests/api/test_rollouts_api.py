@@ -132,20 +132,22 @@ def test_a_staged_default_release_sets_default_when_it_completes(api, personas, 
 
 def test_get_shows_each_stages_figures_as_devices_report_through_the_gateway(api, fleet):
     body = start(api)
-    a, b, c = fleet["devices"][:3]
-    for device in (a, b, c):
+    a, b, c, d = fleet["devices"][:4]  # the canary stage's four
+    for device in (a, b, c, d):
         assert handshake(device, 4).version == 5
     handshake(a, 5)
     services.device_update_failed(device=b, version=5, reason="flash write error")
+    assert Rollout.objects.get().status == "running"  # 1 of 4 is within 30%
+    services.device_update_failed(device=c, version=5, reason="flash write error")
 
     got = api("viewer").get(f"{ROLLOUTS}/{body['id']}")
 
     assert got.status_code == 200
     stage = got.json()["rollout"]["stages"][0]
     assert {key: stage[key] for key in ("targeted", "offered", "updated", "failed", "timed_out", "pending", "failure_rate")} == {
-        "targeted": 4, "offered": 3, "updated": 1, "failed": 1, "timed_out": 0, "pending": 2, "failure_rate": 33.33}
-    assert got.json()["rollout"]["status"] == "halted"  # 33.3% > 30%
-    assert got.json()["rollout"]["halted_reason"] == "Halted: 1 of 3 devices in stage 1 failed, 33.3% > 30%"
+        "targeted": 4, "offered": 4, "updated": 1, "failed": 2, "timed_out": 0, "pending": 1, "failure_rate": 50.0}
+    assert got.json()["rollout"]["status"] == "halted"  # 50% > 30%
+    assert got.json()["rollout"]["halted_reason"] == "Halted: 2 of 4 devices in stage 1 failed, 50.0% > 30%"
     assert got.json()["rollout"]["stages"][1]["offered"] == 0
 
 
@@ -207,7 +209,7 @@ def test_pause_and_resume_with_their_impact(api, fleet):
     assert AuditEvent.objects.filter(action="rollout.paused").count() == 1
 
     again = api("viewer").get(f"{url}/impact", {"action": "pause"}).json()
-    assert again["allowed"] is False and again["summary"] == "A paused rollout cannot be paused."
+    assert again["allowed"] is False and again["summary"] == "This rollout is paused: it cannot be paused."
 
     resumed = api("developer").post(f"{url}/resume")  # no failures: nothing to acknowledge
     assert resumed.status_code == 200 and resumed.json()["rollout"]["status"] == "running"
@@ -295,7 +297,7 @@ def test_an_action_the_state_does_not_allow_is_a_400_that_says_why_and_changes_n
         refused = api("developer").post(f"{url}/{action}")
         assert refused.status_code == 400
         message = rollouts.action_impact(Rollout.objects.get(), action).summary
-        assert "aborted rollout cannot be" in message
+        assert message.startswith("This rollout is aborted: it cannot be")
         assert error_of(refused)["fields"] == {"action": [message]} and refused.json()["error_description"] == message
     assert stored_state(fleet["product"]) == before
     assert api("viewer").get(f"{url}/impact", {"action": "fly"}).status_code == 400
