@@ -15,8 +15,8 @@ from firmware.models import Rollout, RolloutStage
 from firmware.services import rollouts
 from groups.models import Group
 from tests.api.conftest import error_of
-from tests.factories import DeviceFactory, GroupFactory
-from tests.firmware.helpers import proven_firmware
+from tests.factories import DeviceFactory
+from tests.firmware.helpers import proven_firmware, rollout_fleet
 
 pytestmark = pytest.mark.django_db
 
@@ -34,13 +34,7 @@ def targets(devices):
 
 @pytest.fixture
 def fleet(personas):
-    product = personas.product
-    v4, v5 = proven_firmware(product, 4), proven_firmware(product, 5)
-    devices = [DeviceFactory(product=product, firmware_version=4) for _ in range(60)]
-    everyone = GroupFactory(product=product, name="everyone", devices=devices)
-    services.firmware_release(firmware=v4, groups=[everyone], actor=personas.developer)
-    canary = GroupFactory(product=product, name="prerelease", devices=devices[:4])
-    return {"product": product, "v4": v4, "v5": v5, "devices": devices, "everyone": everyone, "canary": canary}
+    return rollout_fleet(personas, size=60, canary=4)
 
 
 def start(api, persona="developer", **body):

@@ -13,8 +13,8 @@ from devices.models import Device
 from firmware import services
 from firmware.models import FirmwareUpdate, Rollout
 from firmware.services import rollouts
-from tests.factories import DeviceFactory, GroupFactory
-from tests.firmware.helpers import proven_firmware
+from tests.factories import DeviceFactory
+from tests.firmware.helpers import proven_firmware, rollout_fleet
 
 pytestmark = pytest.mark.django_db
 HX = {"HX-Request": "true"}
@@ -22,13 +22,7 @@ HX = {"HX-Request": "true"}
 
 @pytest.fixture
 def fleet(personas):
-    product = personas.product
-    v4, v5 = proven_firmware(product, 4), proven_firmware(product, 5)
-    devices = [DeviceFactory(product=product, firmware_version=4) for _ in range(120)]
-    everyone = GroupFactory(product=product, name="everyone", devices=devices)
-    services.firmware_release(firmware=v4, groups=[everyone], actor=personas.developer)
-    canary = GroupFactory(product=product, name="prerelease", devices=devices[:5])
-    return {"product": product, "v4": v4, "v5": v5, "devices": devices, "everyone": everyone, "canary": canary}
+    return rollout_fleet(personas, size=120, canary=5)
 
 
 def staged(personas, fleet, stages="prerelease, 10%, 100%", **options):

@@ -14,8 +14,8 @@ from firmware import services
 from firmware.models import BUCKETS, FirmwareUpdate, Rollout, RolloutStage, rollout_bucket
 from firmware.services import rollouts
 from groups.models import Group
-from tests.factories import DeviceFactory, GroupFactory
-from tests.firmware.helpers import proven_firmware
+from tests.factories import DeviceFactory
+from tests.firmware.helpers import rollout_fleet
 from tests.tasks import run_due_tasks, waiting_tasks
 
 pytestmark = pytest.mark.django_db
@@ -49,13 +49,7 @@ def handshake(device, version):
 
 @pytest.fixture
 def fleet(personas):
-    product = personas.product
-    v4, v5 = proven_firmware(product, 4), proven_firmware(product, 5)
-    devices = [DeviceFactory(product=product, firmware_version=4) for _ in range(200)]
-    everyone = GroupFactory(product=product, name="everyone", devices=devices)
-    services.firmware_release(firmware=v4, groups=[everyone], actor=personas.developer)
-    canary = GroupFactory(product=product, name="prerelease", devices=devices[:5])
-    return {"product": product, "v4": v4, "v5": v5, "devices": devices, "everyone": everyone, "canary": canary}
+    return rollout_fleet(personas, size=200, canary=5)
 
 
 def test_a_staged_release_opens_only_the_first_stage(personas, fleet):
