@@ -257,7 +257,8 @@ def main(argv=None) -> int:
     if wanted("rollout: handshake cost"):
         from bench import rollouts
 
-        result = rollouts.handshake_cost(bench)
+        result = rollouts.handshake_cost(bench, seconds=args.load_seconds, connections=args.load_connections,
+                                         workers=args.workers)
         print(f"  {result.scenario}: {result.detail}", flush=True)
         results.append(result)
     if wanted("handshake throughput"):

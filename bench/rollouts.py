@@ -195,14 +195,22 @@ def scenarios(bench: Bench) -> list[Scenario]:
     ]
 
 
-def handshake_cost(bench: Bench, *, rounds: int = 5):
-    """The common handshake's cost with a rollout live and without, in process through the WSGI
-    application (`bench.load.breakdown`), alternating `rounds` times over the same 1,000 devices."""
+def _set_state(bench: Bench, state: str) -> None:
+    _abort_live(bench)
+    if state == "with":
+        _start(bench)
+
+
+def handshake_cost(bench: Bench, *, rounds: int = 6, load_pairs: int = 2, seconds: int = 10, connections: int = 16,
+                   workers: int = 4):
+    """The common handshake's cost with a rollout live and without: in process through the WSGI
+    application (`bench.load.breakdown`) over the same 1,000 devices, and the throughput under
+    load (`bench.load.handshake_throughput`), the two states alternating, each first in turn."""
     from bench.fleet import issue_bench_keys
-    from bench.load import breakdown
+    from bench.load import breakdown, handshake_throughput
     from bench.measure import Result
 
-    result = Result("rollout: handshake cost with a rollout running vs without (in process, 1,000 devices)", "load")
+    result = Result("rollout: handshake cost with a rollout running vs without", "load")
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id, device_id, firmware_version FROM devices_device WHERE product_id = %s AND id %% 97 = 5"
@@ -211,25 +219,37 @@ def handshake_cost(bench: Bench, *, rounds: int = 5):
         issue_bench_keys(cursor, bench.product.id, [row[0] for row in rows])
     devices = [(device_id, version) for _pk, device_id, version in rows]
     runs = {"without": [], "with": []}
+    loads = {"without": [], "with": []}
     started = time.monotonic()
     try:
-        for _ in range(rounds):
-            for state in ("without", "with"):
-                _abort_live(bench)
-                if state == "with":
-                    _start(bench)
+        for round_ in range(rounds):
+            for state in (("without", "with") if round_ % 2 == 0 else ("with", "without")):
+                _set_state(bench, state)
                 runs[state].append(breakdown(devices))
+        for pair in range(load_pairs):
+            for state in (("without", "with") if pair % 2 == 0 else ("with", "without")):
+                _set_state(bench, state)
+                measured = handshake_throughput(bench, seconds=seconds, connections=connections, workers=workers)
+                if measured.status == "ok":
+                    loads[state].append({"handshake_rps": measured.extra["handshake_rps"],
+                                         "ping_rps": measured.extra["ping_rps"]})
     finally:
         _abort_live(bench)
     median = statistics.median
     keys = ("python_cpu_ms", "statement_round_trip_ms", "statement_round_trip_without_commit_wait_ms",
             "postgresql_execution_ms")
     figures = {state: {key: round(median(run[key] for run in runs[state]), 3) for key in keys} for state in runs}
-    ratios = {key: round(figures["with"][key] / figures["without"][key], 3) for key in keys if figures["without"][key]}
+    for state in loads:
+        if loads[state]:
+            figures[state]["handshakes_per_second"] = round(median(run["handshake_rps"] for run in loads[state]))
+            figures[state]["throughput_ratio_to_trivial_view"] = round(
+                median(run["handshake_rps"] / run["ping_rps"] for run in loads[state]), 3)
+    ratios = {key: round(figures["with"][key] / figures["without"][key], 3)
+              for key in figures["with"] if figures["without"].get(key)}
     result.samples_ms = [figures["with"]["statement_round_trip_without_commit_wait_ms"]]
-    result.throughput_ratio = None
-    result.detail = (f"{rounds} alternating rounds in {time.monotonic() - started:.0f} s; medians without / with a "
-                     f"rollout: " + "; ".join(f"{key} {figures['without'][key]} / {figures['with'][key]} "
-                                              f"(×{ratios.get(key, 0):.2f})" for key in keys))
-    result.extra = {"figures": figures, "ratios": ratios, "runs": runs}
+    result.detail = (f"{rounds} alternating rounds in process and {load_pairs} pairs under load in "
+                     f"{time.monotonic() - started:.0f} s; medians without / with a rollout: "
+                     + "; ".join(f"{key} {figures['without'].get(key)} / {figures['with'].get(key)} "
+                                 f"(×{ratios.get(key, 0):.2f})" for key in figures["with"]))
+    result.extra = {"figures": figures, "ratios": ratios, "runs": runs, "loads": loads}
     return result
