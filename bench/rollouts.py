@@ -121,6 +121,26 @@ def _check_page(outcome):
         raise WrongAnswer(f"top failure reasons wrong: {outcome['reasons']}")
 
 
+def _page_call(bench: Bench, *, htmx: bool):
+    """A GET of the live rollout's page (`/products/<product>/firmware/rollouts/<id>/`), the whole
+    page or the region it polls while the rollout runs."""
+    from firmware.services import rollouts
+
+    headers = {"HX-Request": "true"} if htmx else {}
+
+    def call():
+        rollout = rollouts.live_rollout(bench.product)
+        return bench.console.get(f"/products/{fleet_module.PRODUCT_SLUG}/firmware/rollouts/{rollout.pk}/",
+                                 headers=headers)
+
+    return call
+
+
+def _check_html(response):
+    if response.status_code != 200 or sum(reason.encode() in response.content for reason in REASONS) != 5:
+        raise WrongAnswer(f"HTTP {response.status_code}, or the top failure reasons are not on the page")
+
+
 class Halting:
     """Before each call, one device of the live rollout is offered its version (a pending update in
     stage 1) and the stage's counters are set so that one more failure passes the gate; the call is
@@ -188,6 +208,12 @@ def scenarios(bench: Bench) -> list[Scenario]:
         Scenario(f"rollout: the rollout page's data ({SAMPLES:,} samples, {FAILED_UPDATES:,} failed updates;"
                  " service reads)", "service",
                  lambda: page_data(bench), check=_check_page, target_ms=150.0, floor=True,
+                 prepare=lambda: _live_with_history(bench), cleanup=lambda: _abort_live(bench)),
+        Scenario(f"rollout: the rollout page ({SAMPLES:,} samples, {FAILED_UPDATES:,} failed updates; console)",
+                 "console", _page_call(bench, htmx=False), check=_check_html, target_ms=150.0, floor=True,
+                 prepare=lambda: _live_with_history(bench), cleanup=lambda: _abort_live(bench)),
+        Scenario(f"rollout: the rollout page's polled region ({SAMPLES:,} samples; console, htmx)",
+                 "console", _page_call(bench, htmx=True), check=_check_html, target_ms=150.0, floor=True,
                  prepare=lambda: _live_with_history(bench), cleanup=lambda: _abort_live(bench)),
         Scenario(f"rollout: a failure report that halts the rollout ({bench.fleet.devices:,} devices; service)",
                  "service", halting, check=halting.check, repeat=15, prepare=halting.prepare, reset=halting.reset,
