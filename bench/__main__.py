@@ -62,6 +62,8 @@ def run(scenario, *, repeat: int, warmup: int, budget: float, log):
     try:
         if scenario.prepare:
             scenario.prepare()
+        reset = scenario.reset or (lambda: None)
+        reset()
         (first_ms, (outcome, queries)) = timed(lambda: counted(scenario.call))
         scenario.check(outcome)
         result.queries = len(queries)
@@ -75,8 +77,10 @@ def run(scenario, *, repeat: int, warmup: int, budget: float, log):
             result.detail = "one sample: a call takes more than a quarter of the budget"
         else:
             for _ in range(max(0, warmup - 1)):
+                reset()
                 scenario.check(scenario.call())
             for _ in range(repeat):
+                reset()
                 ms, outcome = timed(scenario.call)
                 scenario.check(outcome)
                 result.samples_ms.append(ms)
@@ -250,6 +254,13 @@ def main(argv=None) -> int:
     for scenario in scenarios.all_scenarios(bench):
         if wanted(scenario.name):
             results.append(run(scenario, repeat=args.repeat, warmup=args.warmup, budget=args.budget, log=lambda line: print(line, flush=True)))
+    if wanted("rollout: handshake cost"):
+        from bench import rollouts
+
+        result = rollouts.handshake_cost(bench, seconds=args.load_seconds, connections=args.load_connections,
+                                         workers=args.workers)
+        print(f"  {result.scenario}: {result.detail}", flush=True)
+        results.append(result)
     if wanted("handshake throughput"):
         result = load.handshake_throughput(bench, seconds=args.load_seconds, connections=args.load_connections,
                                            workers=args.workers)

@@ -301,9 +301,9 @@ def _generate(*, devices: int, groups: int, sizes: list[int], log) -> int:
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute(
             f"""
-            INSERT INTO devices_device (id, product_id, device_id, name, {", ".join(DEVICE_STATE)}, notes, platform_id,
+            INSERT INTO devices_device (id, product_id, device_id, name, {", ".join(DEVICE_STATE)}, notes, iccid, imei, platform_id,
                 key_hash, key_rotated_at, created_at, updated_at)
-            SELECT n, %(product)s, {DEVICE_ID_SQL}, {NAME_SQL}, {", ".join(DEVICE_STATE.values())}, '', 12,
+            SELECT n, %(product)s, {DEVICE_ID_SQL}, {NAME_SQL}, {", ".join(DEVICE_STATE.values())}, '', '', '', 12,
                 {key_sql}, now() - interval '90 days', now() - interval '90 days', now()
             FROM generate_series(1, %(devices)s) AS n
             """,

@@ -134,6 +134,10 @@ def breakdown(devices: list[tuple[str, int | None]]) -> dict:
     from console.wsgi import application
     from firmware import handshake
 
+    # The requests below end by closing a connection older than CONN_MAX_AGE, which would leave the
+    # cursor held across them on a closed connection: start on a fresh one (its statements are
+    # prepared again by the first pass).
+    connection.close()
     for device_id, version in devices:  # every device's first handshake settles what it needs
         _wsgi_handshake(application, device_id, version)
     statement = [0.0]

@@ -39,6 +39,8 @@ class Scenario:
     cleanup: Callable[[], None] | None = None
     # Work the scenario needs before its first call (ground truth, route checks); not measured.
     prepare: Callable[[], None] | None = None
+    # Work before every call (e.g. ending the rollout the previous call started); not measured.
+    reset: Callable[[], None] | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -560,5 +562,7 @@ def csv_imports(bench: Bench) -> list[Scenario]:
 
 
 def all_scenarios(bench: Bench) -> list[Scenario]:
+    from bench import rollouts
+
     return [*console_lists(bench), *api_lists(bench), *pages(bench), *batch_edits(bench), *impacts(bench),
-            *csv_imports(bench)]
+            *csv_imports(bench), *rollouts.scenarios(bench)]

@@ -157,8 +157,11 @@ def rollout_open_condition() -> Q:
     in_open_share = LessThan(rollout_bucket_expression(F("pk"), F(f"{LIVE}__seed")), F(f"{LIVE}__open_share"))
     running = Q(**{f"{LIVE}__status": Rollout.Status.RUNNING})
     # The first test is false, never NULL, without a live rollout, so nothing after it is evaluated.
+    # A device no rollout offered has no rollout_id: "= live id" would be NULL, and the whole
+    # condition NULL rather than False for a device whose stage is closed.
+    offered = Q(rollout_id__isnull=False) & Q(rollout_id=F(f"{LIVE}_id"))
     return Q(**{f"{LIVE}__isnull": False}) & (
-        Q(rollout_id=F(f"{LIVE}_id")) | (running & (Q(in_open_share) | Q(Exists(in_open_canary))))
+        offered | (running & (Q(in_open_share) | Q(Exists(in_open_canary))))
     )
 
 

@@ -72,3 +72,96 @@ def test_the_one_statement_and_the_service_make_the_same_decision(personas, name
         assert (by_statement.firmware_version, by_statement.online) == (reported, True)
     else:
         assert by_statement.last_handshake_at is None  # it wrote nothing; the general path will
+
+
+# With a rollout of v6 live (to "beta", which has v5; stages "prerelease, 100%", the canary stage
+# open): name: (status, in the canary group, offered v6 already with its update pending, running,
+# version reported).
+ROLLOUT_SCENARIOS = {
+    "stage open, not offered yet": ("running", True, False, 5, 5),
+    "stage open, offered, pending": ("running", True, True, 5, 5),
+    "stage open, reports the rollout's version": ("running", True, True, 5, 6),
+    "stage open, on the rollout's version already": ("running", True, False, 6, 6),
+    "stage closed, on target": ("running", False, False, 5, 5),
+    "stage closed, behind": ("running", False, False, 4, 4),
+    "paused, offered, pending": ("paused", True, True, 5, 5),
+    "paused, canary not offered": ("paused", True, False, 5, 5),
+    "halted, offered, reports the rollout's version": ("halted", True, True, 5, 6),
+    "halted, not offered": ("halted", False, False, 5, 5),
+}
+
+
+@pytest.fixture
+def live_rollout(personas):
+    from firmware.models import Rollout
+    from firmware.services import rollouts
+    from tests.firmware.helpers import proven_firmware
+
+    product = personas.product
+    v5, v6 = proven_firmware(product, 5), proven_firmware(product, 6)
+    beta = GroupFactory(product=product, name="beta")
+    canary = GroupFactory(product=product, name="prerelease")
+    services.firmware_release(firmware=v5, groups=[beta], actor=personas.developer)
+    spec = rollouts.rollout_spec(product=product, stages="prerelease, 100%", max_failure_percent=100)
+    services.firmware_release(firmware=v6, groups=[beta], rollout=spec, actor=personas.developer)
+    return Rollout.objects.get(firmware=v6), beta, canary
+
+
+def _rollout_device(rollout, beta, canary, *, in_canary, offered, running):
+    device, _key = keyed_device(rollout.product, firmware_version=running)
+    beta.memberships.create(device=device)
+    if in_canary:
+        canary.memberships.create(device=device)
+    if offered:
+        FirmwareUpdate.objects.create(product=rollout.product, device=device, from_version=running, to_version=6,
+                                      rollout=rollout, stage=0)
+        device.rollout = rollout
+        device.save(update_fields=["rollout"])
+    return device
+
+
+@pytest.mark.parametrize("name", ROLLOUT_SCENARIOS)
+def test_with_a_rollout_live_the_one_statement_and_the_service_make_the_same_decision(personas, live_rollout, name):
+    from firmware.models import Rollout
+
+    status, in_canary, offered, running, reported = ROLLOUT_SCENARIOS[name]
+    rollout, beta, canary = live_rollout
+    by_statement = _rollout_device(rollout, beta, canary, in_canary=in_canary, offered=offered, running=running)
+    by_service = _rollout_device(rollout, beta, canary, in_canary=in_canary, offered=offered, running=running)
+    Rollout.objects.filter(pk=rollout.pk).update(status=status)
+    before = _history(by_service)
+    stage_before = list(rollout.stages.values_list("offered", "updated", "failed"))
+
+    now = timezone.now()
+    fast = handshake.fast(device_id=by_statement.device_id, key_hash=by_statement.key_hash,
+                          firmware_version=reported, now=now, failure_limit=20, window_start=now - timedelta(minutes=5))
+    by_service.refresh_from_db()
+    offered_now = services.device_handshake(device=by_service, firmware_version=reported)
+
+    service_did_more = _history(by_service) != before
+    assert fast.recorded == (not service_did_more)
+    by_statement.refresh_from_db()
+    if fast.recorded:
+        assert fast.state.offer(reported) == offered_now
+        assert (by_statement.firmware_version, by_statement.online) == (reported, True)
+        # The statement counts nothing in the rollout: it records only when the service would not either.
+        assert list(rollout.stages.values_list("offered", "updated", "failed")) == stage_before
+    else:
+        assert by_statement.last_handshake_at is None
+
+
+def test_with_a_rollout_live_the_common_handshake_is_still_one_statement(personas, live_rollout,
+                                                                         django_assert_num_queries):
+    rollout, beta, canary = live_rollout
+    open_device = _rollout_device(rollout, beta, canary, in_canary=True, offered=True, running=5)
+    closed_device = _rollout_device(rollout, beta, canary, in_canary=False, offered=False, running=5)
+    now = timezone.now()
+    offers = []
+    for device in (open_device, closed_device):
+        with django_assert_num_queries(1):
+            fast = handshake.fast(device_id=device.device_id, key_hash=device.key_hash, firmware_version=5, now=now,
+                                  failure_limit=20, window_start=now - timedelta(minutes=5))
+        assert fast.recorded
+        offer = fast.state.offer(5)
+        offers.append(offer and offer.version)
+    assert offers == [6, None]  # the open stage is offered v6 again; the closed one keeps v5
