@@ -131,7 +131,7 @@ def rollout_detail(request, product, rollout_id):
         stage.is_open = stage.opened_at is not None and rollout.current_stage >= stage.index
         stage.is_current = stage.index == rollout.current_stage
     summary = progress(membership, rollout, stages)
-    samples = list(rollout.samples.only("at", "updated", "failed").order_by("at", "id"))
+    samples = list(rollout.samples.only("rollout_id", "at", "updated", "failed").order_by("at", "id"))
     reasons = list(
         FirmwareUpdate.objects.filter(rollout=rollout, status=FirmwareUpdate.Status.FAILED)
         .values("reason").annotate(devices=Count("id")).order_by("-devices", "reason")[:5]

@@ -512,6 +512,12 @@ def _complete(rollout: Rollout, *, now, actor) -> None:
 
 
 def _end(rollout: Rollout, status, *, now) -> None:
+    if status != Rollout.Status.COMPLETED:
+        # Offers still pending are over with the rollout: a later rollout counts its own.
+        FirmwareUpdate.objects.filter(rollout=rollout, status=FirmwareUpdate.Status.PENDING).update(
+            status=FirmwareUpdate.Status.FAILED, finished_at=now,
+            reason=f"Superseded: the v{rollout.firmware.version} rollout was {status.label.lower()}.",
+        )
     Group.objects.filter(product=rollout.product, rolling_firmware__isnull=False).update(rolling_firmware=None)
     Product.objects.filter(pk=rollout.product_id).update(live_rollout=None)
     rollout.status, rollout.ended_at = status, now

@@ -6,12 +6,13 @@ import json
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from console.activity import Sentences
 from console.models import AuditEvent, Membership
 from devices.models import Device
 from firmware import services
-from firmware.models import FirmwareUpdate, Rollout
+from firmware.models import FirmwareUpdate, Rollout, RolloutSample
 from firmware.services import rollouts
 from tests.factories import DeviceFactory
 from tests.firmware.helpers import proven_firmware, rollout_fleet
@@ -224,7 +225,7 @@ def test_another_products_rollout_is_404(client, personas, fleet):
     assert client.get(f"/products/other/firmware/rollouts/{rollout.pk}/").status_code == 404
 
 
-def test_the_rollout_page_costs_the_same_queries_whatever_the_fleet_and_the_failures(client, personas, fleet):
+def test_the_rollout_page_costs_the_same_queries_whatever_the_fleet_the_failures_and_the_samples(client, personas, fleet):
     rollout = staged(personas, fleet, max_failure_percent=100)
     client.force_login(personas.developer)
     url = f"/products/acme/firmware/rollouts/{rollout.pk}/"
@@ -235,6 +236,9 @@ def test_the_rollout_page_costs_the_same_queries_whatever_the_fleet_and_the_fail
         fail(device, f"reason {device.pk % 7}")
     more = DeviceFactory.create_batch(60, product=fleet["product"], firmware_version=4)
     fleet["everyone"].devices.add(*more)
+    RolloutSample.objects.bulk_create(  # a day of the task queue's checks, in short
+        RolloutSample(rollout=rollout, at=timezone.now(), offered=n, updated=n, failed=0) for n in range(30)
+    )
     with CaptureQueriesContext(connection) as large:
         response = client.get(url)
 

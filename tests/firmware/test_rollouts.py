@@ -329,3 +329,17 @@ def test_the_device_sentence_hides_a_canary_group_outside_a_restricted_members_a
 ])
 def test_the_gate_judges_a_rate_over_enough_devices_or_once_it_cannot_pass(failures, offered, targeted, halts):
     assert rollouts.gate_fails(failures=failures, offered=offered, targeted=targeted, limit=5.0, min_updated=10) is halts
+
+
+def test_an_abort_ends_the_offers_still_pending_so_a_later_rollout_counts_its_own(personas, fleet):
+    first = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%")
+    device = fleet["devices"][0]
+    handshake(device, 4)
+    rollouts.rollout_act(rollout=first, action="abort", actor=personas.developer)
+    assert FirmwareUpdate.objects.get(rollout=first).reason == "Superseded: the v5 rollout was aborted."
+
+    second = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%")
+    assert handshake(device, 4).version == 5
+    handshake(device, 5)
+
+    assert second.stages.get(index=0).updated == 1 and first.stages.get(index=0).updated == 0
