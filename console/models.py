@@ -318,6 +318,13 @@ class AuditEvent(models.Model):
         return sorted(self.device_links.values_list("device__device_id", flat=True))
 
     @classmethod
+    def newest_id(cls, product_id: int) -> int:
+        """The id of the product's newest event: what the product's groups, releases and devices'
+        settings are changes only through services that record an event, so this names a state
+        (caches of figures derived from them key on it)."""
+        return cls.objects.filter(product_id=product_id).order_by("-id").values_list("id", flat=True).first() or 0
+
+    @classmethod
     def record(cls, *, product, actor, action: str, obj=None, device_ids=(), **details) -> "AuditEvent":
         """Append an event. `actor` is a user; an API call sets `actor.current_token` to its token."""
         device_ids = sorted(set(device_ids))

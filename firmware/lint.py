@@ -80,7 +80,7 @@ def _state(product_id: int) -> int:
     event: the product's newest event names the state the lint was computed for."""
     from console.models import AuditEvent
 
-    return AuditEvent.objects.filter(product_id=product_id).order_by("-id").values_list("id", flat=True).first() or 0
+    return AuditEvent.newest_id(product_id)
 
 
 def release_lint(*, product, membership=None, devices_url: str | None = None) -> list[Warning]:

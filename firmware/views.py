@@ -259,7 +259,10 @@ def firmware_release_confirm(request, product, version):
         _add_errors(form, error)
         return _release_form_dialog(request, membership, firmware, form, refused=True)
 
-    measured = plan.impact(Device.objects.visible_to(membership))
+    # The whole fleet's figures (kept for the release that follows, see ReleasePlan.impact), or
+    # those of the devices a member restricted to groups sees.
+    restricted = membership.restricted_group_ids() is not None
+    measured = plan.impact(Device.objects.visible_to(membership) if restricted else None)
     impact = measured.as_json()
     stages = []
     if spec is not None:

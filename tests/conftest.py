@@ -22,6 +22,15 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: figures cached by one test's data (keyed on ids a new
+    database may hand out again) must not answer another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 

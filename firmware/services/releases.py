@@ -12,6 +12,7 @@ update rows; rollout progress counts devices by their current target.
 
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -22,6 +23,9 @@ from firmware import targeting
 from firmware.models import Firmware
 from firmware.services import rollouts
 from groups.models import Group
+
+# How long a staged release's preview figures wait for the release (see ReleasePlan.impact).
+IMPACT_SECONDS = 600
 
 UNPROVEN_MESSAGE = (
     "No device of this product has reported running v{version} yet. Try it on a development "
@@ -81,12 +85,31 @@ class ReleasePlan:
     def impact(self, devices=None) -> targeting.Impact:
         """Devices the release would target for an OTA update, in one SQL statement over the
         fleet; `devices` narrows the count (a restricted member passes the devices they see)."""
-        if devices is None:
-            devices = Device.objects.filter(product_id=self.firmware.product_id)
         stage = None
         if self.rollout is not None:
             stage = rollouts.stage_sql(self.rollout.stages, seed=rollouts.seed_for(self.firmware), device="t")
-        return targeting.impact(devices, self.scenario, product_id=self.firmware.product_id, stage=stage)
+        if devices is not None or self.rollout is None:
+            devices = devices if devices is not None else Device.objects.filter(product_id=self.firmware.product_id)
+            return targeting.impact(devices, self.scenario, product_id=self.firmware.product_id, stage=stage)
+        # A staged release's figures over the whole fleet are kept for the release that follows its
+        # preview (they become the stages' targeted counts and the audit event's), keyed on the
+        # product's state: the newest audit event and the device count. What no event records (a
+        # device reporting a new version by itself) may make them a few devices off; the rule
+        # itself never reads them.
+        key = self._impact_key()
+        found = cache.get(key)
+        if found is None:
+            found = targeting.impact(Device.objects.filter(product_id=self.firmware.product_id), self.scenario,
+                                     product_id=self.firmware.product_id, stage=stage)
+            cache.set(key, found, IMPACT_SECONDS)
+        return found
+
+    def _impact_key(self) -> str:
+        product = self.firmware.product
+        stages = ";".join(f"{stage.share}:{','.join(str(g.id) for g in stage.groups)}" for stage in self.rollout.stages)
+        groups = ",".join(str(group.id) for group in self.groups_after)
+        return (f"staged-impact:{product.pk}:{AuditEvent.newest_id(product.pk)}:{product.device_count}:"
+                f"{self.firmware.pk}:{groups}:{self.default_before}:{self.default_after}:{stages}")
 
     def check(self) -> None:
         """Raise the ValidationError `firmware_release` would raise for this plan, if any."""

@@ -343,3 +343,27 @@ def test_an_abort_ends_the_offers_still_pending_so_a_later_rollout_counts_its_ow
     handshake(device, 5)
 
     assert second.stages.get(index=0).updated == 1 and first.stages.get(index=0).updated == 0
+
+
+def test_a_staged_release_takes_its_previews_figures_until_the_product_changes(personas, fleet):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def plan():
+        spec = rollouts.rollout_spec(product=fleet["product"], stages="prerelease, 100%")
+        return services.release_plan(firmware=fleet["v5"], groups=[fleet["everyone"]], rollout=spec)
+
+    assert plan().impact().by_stage == {0: 5, 1: 195}
+    with CaptureQueriesContext(connection) as again:
+        assert plan().impact().by_stage == {0: 5, 1: 195}
+    assert not any("COUNT(*)" in query["sql"] for query in again)  # no statement over the fleet
+
+    # A change of the product (an audited batch edit) makes the figures be counted afresh.
+    from groups import services as group_services
+
+    group_services.devices_edit_groups(product=fleet["product"], devices=Device.objects.filter(pk=fleet["devices"][9].pk),
+                                       actor=personas.developer, add=[fleet["canary"]])
+    assert plan().impact().by_stage == {0: 6, 1: 194}
+    services.firmware_release(firmware=fleet["v5"], groups=[fleet["everyone"]], actor=personas.developer,
+                              rollout=rollouts.rollout_spec(product=fleet["product"], stages="prerelease, 100%"))
+    assert [stage.targeted for stage in Rollout.objects.get().stages.all()] == [6, 194]
