@@ -184,6 +184,13 @@ class Halting:
             raise WrongAnswer("the failure past the gate did not halt the rollout")
 
 
+def _forget_previews() -> None:
+    """Each preview counted afresh (a preview's figures are kept for the release that follows)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def scenarios(bench: Bench) -> list[Scenario]:
     halting = Halting(bench)
 
@@ -201,7 +208,8 @@ def scenarios(bench: Bench) -> list[Scenario]:
                  lambda: _start(bench), check=check_start, target_ms=2000.0, repeat=5,
                  reset=lambda: _abort_live(bench), cleanup=lambda: _abort_live(bench)),
         Scenario(f"rollout: {name}: the preview alone (service)", "service",
-                 lambda: _preview(bench), check=check_start, repeat=5, prepare=lambda: _abort_live(bench)),
+                 lambda: _preview(bench), check=check_start, repeat=5, prepare=lambda: _abort_live(bench),
+                 reset=_forget_previews),
         Scenario(f"rollout: {name}: the start alone (service)", "service",
                  lambda: _release(bench), check=check_started, repeat=5,
                  reset=lambda: _abort_live(bench), cleanup=lambda: _abort_live(bench)),
