@@ -367,3 +367,24 @@ def test_a_staged_release_takes_its_previews_figures_until_the_product_changes(p
     services.firmware_release(firmware=fleet["v5"], groups=[fleet["everyone"]], actor=personas.developer,
                               rollout=rollouts.rollout_spec(product=fleet["product"], stages="prerelease, 100%"))
     assert [stage.targeted for stage in Rollout.objects.get().stages.all()] == [6, 194]
+
+
+def test_a_check_counts_any_number_of_timed_out_devices_in_the_same_queries(personas, fleet):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def check_with_late(count):
+        rollout = staged(personas, fleet["v5"], [fleet["everyone"]], "prerelease, 100%", timeout_minutes=15,
+                         max_failure_percent=100)
+        rollouts.rollout_act(rollout=rollout, action="advance", actor=personas.developer)  # everyone open
+        for device in fleet["devices"][10:10 + count]:
+            handshake(device, 4)
+        pass_time(rollout, timedelta(minutes=16))
+        rollout.refresh_from_db()
+        with CaptureQueriesContext(connection) as queries:
+            rollouts.tick(rollout.pk, rollout.tick_generation)
+        assert rollout.stages.get(index=1).timed_out == count
+        rollouts.rollout_act(rollout=rollout, action="abort", actor=personas.developer)
+        return len(queries)
+
+    assert check_with_late(2) == check_with_late(40)
