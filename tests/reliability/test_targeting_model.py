@@ -57,31 +57,43 @@ releases_strategy = st.dictionaries(st.sampled_from(GROUP_NAMES), st.none() | st
 optional_version = st.none() | st.sampled_from(VERSIONS)
 
 
+def build_world(fleet, releases, default, *, versions=VERSIONS, rolling=None, device_fields=None):
+    """The model's fleet in the database: a product with `versions`, the groups with their releases
+    (and `rolling`, group name -> version a live rollout releases to it), the default, and the
+    devices with their memberships (`device_fields(spec)` adds fields). Returns (product, firmware
+    by version, groups by name, devices)."""
+    rolling = rolling or {}
+    product = Product.objects.create(slug="model", name="Model")
+    firmware = {
+        v: Firmware.objects.create(product=product, version=v, title=f"v{v}", sha256="0" * 64, binary="x.bin")
+        for v in versions
+    }
+    groups = {
+        name: Group.objects.create(
+            product=product, name=name, color="#000000",
+            released_firmware=firmware[releases[name]] if releases.get(name) else None,
+            rolling_firmware=firmware[rolling[name]] if name in rolling else None,
+        )
+        for name in GROUP_NAMES
+    }
+    if default is not None:
+        product.default_firmware = firmware[default]
+        product.save(update_fields=["default_firmware"])
+    devices = []
+    for index, spec in enumerate(fleet):
+        device = Device.objects.create(
+            product=product, device_id=f"{index:024x}", development=spec["development"],
+            desired_firmware_version=spec["locked"], firmware_version=spec["running"],
+            **(device_fields(spec) if device_fields else {}),
+        )
+        GroupMembership.objects.bulk_create(GroupMembership(group=groups[g], device=device) for g in spec["groups"])
+        devices.append(device)
+    return product, firmware, groups, devices
+
+
 class TargetingAgreesWithTheReferenceModel(TestCase):
     def build(self, fleet, releases, default):
-        product = Product.objects.create(slug="model", name="Model")
-        firmware = {
-            v: Firmware.objects.create(product=product, version=v, title=f"v{v}", sha256="0" * 64, binary="x.bin")
-            for v in VERSIONS
-        }
-        groups = {
-            name: Group.objects.create(
-                product=product, name=name, color="#000000",
-                released_firmware=firmware[releases[name]] if releases.get(name) else None,
-            )
-            for name in GROUP_NAMES
-        }
-        if default is not None:
-            product.default_firmware = firmware[default]
-            product.save(update_fields=["default_firmware"])
-        devices = []
-        for index, spec in enumerate(fleet):
-            device = Device.objects.create(
-                product=product, device_id=f"{index:024x}", development=spec["development"],
-                desired_firmware_version=spec["locked"], firmware_version=spec["running"],
-            )
-            GroupMembership.objects.bulk_create(GroupMembership(group=groups[g], device=device) for g in spec["groups"])
-            devices.append(device)
+        product, _firmware, groups, devices = build_world(fleet, releases, default)
         return product, groups, devices
 
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -20,9 +20,8 @@ from hypothesis.extra.django import TestCase
 from console.models import Product
 from devices.models import Device
 from firmware import targeting
-from firmware.models import BUCKETS, Firmware, Rollout, RolloutStage, rollout_bucket
-from groups.models import Group, GroupMembership
-from tests.reliability.test_targeting_model import GROUP_NAMES, VERSIONS, reference_impact
+from firmware.models import BUCKETS, Rollout, RolloutStage, rollout_bucket
+from tests.reliability.test_targeting_model import GROUP_NAMES, VERSIONS, build_world, reference_impact
 
 ROLLING = 6  # the version the rollout releases: above every other, so it wins wherever open
 ALL_VERSIONS = [*VERSIONS, ROLLING]
@@ -116,21 +115,10 @@ def rollouts(draw):
 
 class TargetingWithALiveRolloutAgreesWithTheReferenceModel(TestCase):
     def build(self, fleet, releases, default, rollout):
-        product = Product.objects.create(slug="model", name="Model")
-        firmware = {
-            v: Firmware.objects.create(product=product, version=v, title=f"v{v}", sha256="0" * 64, binary="x.bin")
-            for v in ALL_VERSIONS
-        }
-        groups = {
-            name: Group.objects.create(
-                product=product, name=name, color="#000000",
-                released_firmware=firmware[releases[name]] if releases.get(name) else None,
-                rolling_firmware=firmware[ROLLING] if name in rollout["groups"] else None,
-            )
-            for name in GROUP_NAMES
-        }
-        if default is not None:
-            product.default_firmware = firmware[default]
+        product, firmware, groups, devices = build_world(
+            fleet, releases, default, versions=ALL_VERSIONS, rolling={name: ROLLING for name in rollout["groups"]},
+            device_fields=lambda spec: {"pinned_version": spec["pinned"]},
+        )
         live = Rollout.objects.create(
             product=product, firmware=firmware[ROLLING], status=rollout["status"], sets_default=rollout["sets_default"],
             seed=rollout["seed"], current_stage=rollout["current"], timeout=timedelta(hours=1),
@@ -144,17 +132,9 @@ class TargetingWithALiveRolloutAgreesWithTheReferenceModel(TestCase):
             )
             if not isinstance(stage, int):
                 row.groups.set([groups[g] for g in stage])
-        product.live_rollout = live
-        product.save(update_fields=["default_firmware", "live_rollout"])
-        devices = []
-        for index, spec in enumerate(fleet):
-            device = Device.objects.create(
-                product=product, device_id=f"{index:024x}", development=spec["development"],
-                desired_firmware_version=spec["locked"], firmware_version=spec["running"],
-                pinned_version=spec["pinned"], rollout=live if spec["offered"] else None,
-            )
-            GroupMembership.objects.bulk_create(GroupMembership(group=groups[g], device=device) for g in spec["groups"])
-            devices.append(device)
+        Product.objects.filter(pk=product.pk).update(live_rollout=live)
+        Device.objects.filter(pk__in=[d.pk for spec, d in zip(fleet, devices) if spec["offered"]]).update(rollout=live)
+        for spec, device in zip(fleet, devices):
             spec["pk"] = device.pk
         return product, groups, devices
 
